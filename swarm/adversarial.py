@@ -1,0 +1,277 @@
+"""Adversarial Swarms: a data swarm and a model swarm of test takers that co-evolve.
+
+Usage: dswarm adversarial=on [adversarial.pool_size=64 adversarial.replace_fraction=0.2] pso.max_steps=10
+
+Both swarms run on the same PSO engine (swarm/pso.py) with the same ``pso``
+settings (seeds ``seed`` and ``seed + 1``). Step s:
+
+1. model swarm: every taker particle answers the pool P_s (``pool_size``
+   items, at first a seeded sample of the task's dev items); its utility is
+   its mean judged score on the pool;
+2. data swarm: every generator particle writes items and the takers it faces
+   are the model swarm's current particles, the very positions just scored
+   on P_s. With objective=difficulty (the intended one) a generator's
+   utility is 1 − the strongest current taker's mean score;
+3. the pool: a fixed, seeded choice of ``round(replace_fraction · pool_size)``
+   pool slots takes the step's hardest new valid items with their answers
+   (Item.output: verified for arith) — hardest = lowest mean score of the
+   current takers — giving P_{s+1}. The other slots keep their dev items, so
+   the takers' objective stays anchored to the task: (1 − f)·dev + f·the
+   newest adversarial data (replacing random slots instead would let the
+   pool drift to all-generated items that every taker fails);
+4. both swarms move (pso.step).
+
+The two objectives change every step (stronger takers, a harder pool), so a
+global best's remembered utility goes stale: from step 2 on each swarm also
+re-scores its incumbent global best g on the step's objective (one extra
+particle, same step seed) before it is told the new utilities, and g is
+replaced by any particle that beats it *now*. Personal bests keep their
+remembered utilities (they only steer). The run stops at ``pso.max_steps``,
+or when both global bests have stalled for ``pso.patience`` steps.
+
+One checkpoint holds both PSO states, the pool and the step; finalize()
+exports the best taker to best/taker/ and adds summary.json's ``adversarial``
+block (:func:`finalize_adversarial`).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from generators.takers import TakerPanel
+from objectives import metrics
+from objectives.tasks import Item
+from swarm.build import ConfigError
+from swarm.errors import RunStopped
+from swarm.evaluate import Evaluation
+from swarm.files import atomic_dir
+from swarm.pso import PSO
+from swarm.run import RunContext, SearchResult, evaluation_summary
+
+
+@dataclass
+class AdversarialResult(SearchResult):
+    best_taker: torch.Tensor  # the model swarm's global best g
+    initial_taker: torch.Tensor  # the best taker expert on the initial (dev) pool
+    initial_generator: torch.Tensor  # the best generator expert at step 1
+    initial_taker_name: str  # the expert the best initial taker is
+    taker_initial_best: float
+    taker_best_utility: float
+
+
+def make_pso(cfg, x0: torch.Tensor, seed: int) -> PSO:
+    p = cfg.pso
+    return PSO(
+        x0, inertia=p.inertia, cognitive=p.cognitive, social=p.social, repel=p.repel,
+        step_length=p.step_length, decay=p.decay, floor=p.floor, patience=p.patience,
+        max_steps=p.max_steps, restart_patience=p.restart_patience, restart_cooldown=p.restart_cooldown, seed=seed,
+    )
+
+
+# ------------------------------------------------------------------------------ the pool
+
+def initial_pool(dev: list[Item], size: int, seed: int) -> list[dict]:
+    """A seeded sample of ``size`` dev items (in sampled order), each tagged with its source."""
+    order = torch.randperm(len(dev), generator=torch.Generator().manual_seed(seed))[:size].tolist()
+    return [{**dev[i].to_json(), "source": "dev"} for i in order]
+
+
+def pool_items(pool: list[dict]) -> list[Item]:
+    return [Item(r["input"], r["output"], r["valid"]) for r in pool]
+
+
+def hardest_items(ev: Evaluation, exclude: set[str], k: int) -> list[Item]:
+    """The ``k`` hardest new valid items with an answer: lowest mean taker score first.
+
+    Ties go to the item of the higher-utility particle, then to generation order;
+    inputs already in ``exclude`` (the pool) and repeats are skipped.
+    """
+    ranked = []
+    for p, result in enumerate(ev.results):
+        for n, item in enumerate(result.items):
+            if not item.valid or item.output is None or item.input in exclude:
+                continue
+            scores = result.scores.values[:, n]
+            scores = scores[torch.isfinite(scores)]
+            if scores.numel():
+                ranked.append((scores.mean().item(), -ev.utility[p].item(), p, n, item))
+    ranked.sort(key=lambda r: r[:4])
+    chosen, seen = [], set()
+    for *_, item in ranked:
+        if item.input not in seen:
+            seen.add(item.input)
+            chosen.append(item)
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def generated_slots(size: int, k: int, seed: int) -> list[int]:
+    """The pool slots that hold generated items: a seeded choice of ``k``, fixed for the run."""
+    return torch.randperm(size, generator=torch.Generator().manual_seed(seed))[:k].tolist()
+
+
+def replace_in_pool(pool: list[dict], new: list[Item], slots: list[int], step: int) -> list[dict]:
+    """A new pool with ``new`` in the first ``len(new)`` of ``slots`` (the rest unchanged)."""
+    if len(new) > len(slots):
+        raise ValueError(f"{len(new)} new items for {len(slots)} generated slots")
+    pool = list(pool)
+    for slot, item in zip(slots, new):
+        pool[slot] = {**item.to_json(), "source": f"step_{step:03d}"}
+    return pool
+
+
+# ------------------------------------------------------------------------------ the loop
+
+def _finite(x: float) -> float:
+    return x if math.isfinite(x) else -math.inf
+
+
+def _pool_utility(ctx: RunContext, pool: list[dict], step: int) -> torch.Tensor:
+    """Every panel taker's mean judged score on the pool [T] (NaN when nothing was scored); takers sharded."""
+    scores = ctx.setup.evaluator.score_sharded(pool_items(pool))
+    total = scores.missing + int(scores.mask.sum())
+    limit = ctx.cfg.judge.max_missing_fraction
+    if total and scores.missing / total > limit:
+        raise RunStopped(
+            f"judge: {scores.missing / total:.0%} of pool scores missing at step {step} "
+            f"(> judge.max_missing_fraction={limit}); "
+            f"{f'checkpoint of step {step - 1} kept' if step > 1 else 'no step completed yet'}; run the same command again to resume"
+        )
+    return metrics.taker_means(scores.values[None], scores.mask[None])[0]
+
+
+def _should_stop(data: PSO, model: PSO) -> str | None:
+    a, b = data.should_stop(), model.should_stop()
+    if "max_steps" in (a, b):
+        return "max_steps"
+    return "patience" if a and b else None
+
+
+def adversarial_swarms(ctx: RunContext) -> AdversarialResult:
+    """The dual loop (module docstring); resumes from ``ctx.state``."""
+    cfg, setup = ctx.cfg, ctx.setup
+    a = cfg.adversarial
+    panel: TakerPanel = setup.takers
+    if len(panel) < 2:
+        raise ConfigError(f"adversarial=on: the model swarm needs at least 2 search takers (taker.adapters), got {len(panel)}")
+    if not 1 <= a.pool_size <= len(setup.task.dev):
+        raise ConfigError(f"adversarial.pool_size: must be in [1, {len(setup.task.dev)}] (the task's dev items), got {a.pool_size}")
+    if not 0.0 <= a.replace_fraction <= 1.0:
+        raise ConfigError(f"adversarial.replace_fraction: must be in [0, 1], got {a.replace_fraction}")
+    slots = generated_slots(a.pool_size, round(a.replace_fraction * a.pool_size), cfg.seed + 2)
+    data = make_pso(cfg, setup.writer.model.expert_vectors, cfg.seed)
+    model = make_pso(cfg, panel.vectors, cfg.seed + 1)
+    taker_experts, gen_experts = panel.vectors.clone(), setup.writer.model.expert_vectors
+    if ctx.state is None:
+        pool = initial_pool(list(setup.task.dev), a.pool_size, cfg.seed)
+        initial = {"taker": -1, "generator": -1}
+    else:
+        s = ctx.state
+        data.load_state_dict(s["pso"])
+        model.load_state_dict(s["taker_pso"])
+        pool, initial = s["pool"], dict(s["initial"])
+        panel.vectors = s["takers"].clone()
+    while _should_stop(data, model) is None:
+        started = time.time()
+        step = data.steps_done + 1
+        # 1. the model swarm (and its incumbent g) on the pool P_s
+        panel.vectors = torch.cat([model.x, model.g[None]]) if step > 1 else model.x.clone()
+        means = _pool_utility(ctx, pool, step)
+        if step > 1:
+            model.g_util = _finite(means[-1].item())
+        taker_utility = means[: model.n]
+        model.tell(taker_utility)
+        # 2. the data swarm against the takers just scored
+        panel.vectors = model.x.clone()
+        ev = ctx.evaluate(data.x, step)
+        incumbent = None
+        if step > 1:
+            incumbent = ctx.evaluate(data.g[None], step).utility[0].item()
+            data.g_util = _finite(incumbent)
+        data.tell(ev.utility)
+        if step == 1:
+            initial = {"taker": model.g_index, "generator": data.g_index}
+        # 3. the pool P_{s+1}
+        new = hardest_items(ev, {r["input"] for r in pool}, len(slots))
+        pool = replace_in_pool(pool, new, slots, step)
+        extra = {
+            "best": data.g_util, "worst": data.worst_util, "step_length": data.step_length,
+            "restarts": int(data.restarted.sum()), "incumbent": incumbent,
+            "taker_utility": [(None if math.isnan(u) else u) for u in taker_utility.tolist()],
+            "taker_best": model.g_util, "taker_worst": model.worst_util, "taker_restarts": int(model.restarted.sum()),
+            "pool/replaced": len(new), "pool/generated": sum(r["source"] != "dev" for r in pool),
+        }
+        # 4. both swarms move
+        data.step()
+        model.step()
+        ctx.record(step, ev, started, extra)
+        ctx.save({
+            "method": "data_swarms", "adversarial": True, "step": step,
+            "pso": data.state_dict(), "taker_pso": model.state_dict(), "pool": pool, "initial": initial,
+            "takers": panel.vectors, "orig_means": setup.evaluator.orig_means,
+        })
+    return AdversarialResult(
+        best=data.g.clone(), initial_best=data.initial_best, best_utility=data.g_util, steps=data.steps_done,
+        stop_reason=_should_stop(data, model), best_taker=model.g.clone(),
+        initial_taker=taker_experts[initial["taker"]].clone(), initial_generator=gen_experts[initial["generator"]].clone(),
+        initial_taker_name=panel.names[initial["taker"]], taker_initial_best=model.initial_best,
+        taker_best_utility=model.g_util,
+    )
+
+
+# ------------------------------------------------------------------------------ the summary
+
+def _means(ctx: RunContext, panel: TakerPanel, items: list[Item]) -> tuple[list[float | None], int]:
+    """Each taker's mean judged score on the valid items, and how many items were scored (collective)."""
+    valid = [it for it in items if it.valid]
+    scores = ctx.setup.evaluator.score_sharded(valid, panel)
+    means = metrics.taker_means(scores.values[None], scores.mask[None])[0].tolist()
+    return [None if math.isnan(m) else m for m in means], len(valid)
+
+
+def finalize_adversarial(
+    ctx: RunContext,
+    result: AdversarialResult,
+    final: Evaluation,
+    evaluate_heldout: Callable[[torch.Tensor], Evaluation],
+    weights: dict[str, float],
+) -> dict[str, Any]:
+    """summary.json's ``adversarial`` block; exports best/taker/ (main process).
+
+    ``final`` is finalize()'s held-out evaluation of the best generator's data
+    (best/data.jsonl); ``evaluate_heldout(vector)`` writes and scores the
+    initial best generator's data the same way (same seed, same held-out takers).
+    """
+    setup = ctx.setup
+    if torch.equal(result.initial_generator, result.best):
+        initial_data = final
+    else:
+        initial_data = evaluate_heldout(result.initial_generator)  # collective: every process
+    names = setup.heldout.names
+    init_sum, final_sum = evaluation_summary(initial_data, names, weights), evaluation_summary(final, names, weights)
+    block: dict[str, Any] = {
+        "pool_size": ctx.cfg.adversarial.pool_size,
+        "replace_fraction": ctx.cfg.adversarial.replace_fraction,
+        "initial_taker": result.initial_taker_name,
+        "taker_initial_utility": result.taker_initial_best,
+        "taker_best_utility": result.taker_best_utility,
+        "difficulty": {  # on the held-out takers: fixed, never seen by either swarm
+            "initial_generator": init_sum["objective"]["difficulty"],
+            "best_generator": final_sum["objective"]["difficulty"],
+        },
+        "heldout_takers": {"initial_generator": init_sum["takers"], "best_generator": final_sum["takers"]},
+    }
+    pair = TakerPanel(setup.takers.model, torch.stack([result.initial_taker, result.best_taker]),
+                      ["initial_taker", "best_taker"], setup.takers.settings)
+    for key, items in (("test", list(setup.task.test)), ("generated", final.results[0].items)):
+        (initial, best), n = _means(ctx, pair, items)
+        block[key] = {"initial_taker": initial, "best_taker": best, "n_items": n}
+    if ctx.is_main:
+        with atomic_dir(ctx.run_dir / "best" / "taker") as tmp:  # a kill never leaves half an adapter
+            setup.takers.model.export(result.best_taker, tmp)
+    return block

@@ -1,0 +1,185 @@
+"""From the composed config to the run's live objects, built once per run.
+
+Everything that reads a config group lives here, so the rest of the code takes
+explicit arguments. Models are loaded once; later steps only swap LoRA
+vectors in place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from generators.experts import LoraModel
+from generators.takers import AnswerSettings, TakerPanel
+from objectives.judges import Judge, make_judge
+from objectives.metrics import validate_weights
+from objectives.realism import Realism
+from objectives.tasks import Task
+from swarm.dist import Dist
+from swarm.errors import ConfigError, first_line
+from swarm.evaluate import Evaluator, ObjectiveSettings, Writer, WriterSettings
+
+
+@dataclass
+class Setup:
+    """The run's objects: one generator model, two taker panels, the judge and the evaluator."""
+
+    task: Task
+    dist: Dist
+    writer: Writer
+    takers: TakerPanel
+    heldout: TakerPanel
+    judge: Judge
+    evaluator: Evaluator
+
+
+def resolve_device(device: str, dtype: str, dist: Dist) -> tuple[str, torch.dtype]:
+    """auto: the process's accelerator when there is one, bf16 there and fp32 on CPU."""
+    if device == "auto":
+        device = dist.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        index = device.partition(":")[2]
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count or (index and not (index.isdigit() and int(index) < count)):
+            raise ConfigError(f"device: {device} is not available here ({count} CUDA device(s)); use device=auto or device=cpu")
+    if dtype == "auto":
+        return device, torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise ConfigError(f"dtype: expected auto, float32, bfloat16 or float16, got {dtype!r}")
+    return device, getattr(torch, dtype)
+
+
+def build_task(cfg: DictConfig) -> Task:
+    if cfg.task.kind == "arith":
+        from objectives.arith import ArithTask
+
+        return ArithTask(n_dev=cfg.task.n_dev, n_test=cfg.task.n_test, seed=cfg.task.seed)
+    if cfg.task.kind == "json":
+        from objectives.tasks import load_json_task
+
+        try:
+            return load_json_task(**{k: v for k, v in OmegaConf.to_container(cfg.task).items() if k != "kind"})
+        except (OSError, ValueError) as err:  # a missing, empty or malformed task file
+            raise ConfigError(f"task.path: {first_line(err)}") from err
+    raise ConfigError(f"task.kind: unknown task kind {cfg.task.kind!r} (expected arith or json)")
+
+
+def _zoo(cfg: DictConfig):
+    from generators.zoo import build_zoo
+
+    return build_zoo(cfg.zoo.size, seed=cfg.zoo.seed)
+
+
+def _named(table: dict[str, Path], names: list[str], setting: str) -> list[Path]:
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise ConfigError(f"{setting}: unknown zoo expert(s) {unknown}; the zoo has {sorted(table)}")
+    return [table[n] for n in names]
+
+
+def generator_dirs(cfg: DictConfig, task: Task) -> tuple[Path, list[Path]]:
+    """The generator's base model dir and its expert adapter dirs."""
+    g = cfg.generator
+    if g.kind == "zoo":
+        zoo = _zoo(cfg)
+        return zoo.base_dir, list(zoo.generators.values())
+    if g.kind == "hf":
+        return Path(g.base), [Path(a) for a in g.adapters]
+    if g.kind == "smollm2":
+        from generators import smollm2
+
+        experts = smollm2.experts(
+            task, role="generator", k=g.k, steps=g.train_steps, seed=cfg.seed, template=g.template,
+            taker_template=cfg.taker.template, few_shot=g.few_shot, items_per_prompt=g.items_per_prompt,
+            chat_template=g.chat_template,
+        )
+        return smollm2.base_dir(), experts
+    raise ConfigError(f"generator.kind: unknown kind {g.kind!r} (expected zoo, hf or smollm2)")
+
+
+def taker_dirs(cfg: DictConfig, task: Task) -> tuple[Path, list[Path], list[Path]]:
+    """The takers' base model dir, the search takers' and the held-out takers' adapter dirs."""
+    t = cfg.taker
+    if t.kind == "zoo":
+        zoo = _zoo(cfg)
+        table = {**zoo.takers, **zoo.heldout}
+        return zoo.base_dir, _named(table, list(t.adapters), "taker.adapters"), _named(table, list(t.heldout), "taker.heldout")
+    if t.kind == "hf":
+        return Path(t.base), [Path(a) for a in t.adapters], [Path(a) for a in t.heldout]
+    if t.kind == "smollm2":
+        from generators import smollm2
+
+        search = smollm2.experts(task, role="taker", k=t.k, steps=t.train_steps, seed=cfg.seed, taker_template=t.template)
+        heldout = smollm2.experts(task, role="heldout", k=t.heldout_k, steps=t.train_steps, seed=cfg.seed, taker_template=t.template)
+        return smollm2.base_dir(), search, heldout
+    raise ConfigError(f"taker.kind: unknown kind {t.kind!r} (expected zoo, hf or smollm2)")
+
+
+def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype) -> Judge:
+    local = ("model",) if cfg.judge.kind == "hf_llm" else ()  # openai's `model` is the endpoint's model name
+    options: dict[str, Any] = {k: v for k, v in OmegaConf.to_container(cfg.judge).items() if k not in ("kind", "max_missing_fraction", *local)}
+    if cfg.judge.kind == "hf_llm":
+        from generators import smollm2
+
+        base = smollm2.base_dir() if cfg.judge.model == "smollm2" else Path(cfg.judge.model)
+        model = LoraModel(base, [], device=device, dtype=dtype, chat_template=True)
+        options["generate"] = lambda prompts: model.generate(prompts, max_new_tokens=4, batch_size=8)
+    return make_judge(cfg.judge.kind, **options)
+
+
+def load_lora_model(group: str, base: Path, adapters: list[Path], **kwargs: Any) -> LoraModel:
+    """``LoraModel``; a base or adapters it cannot load are reported against ``group``'s settings."""
+    try:
+        return LoraModel(base, adapters, **kwargs)
+    except torch.OutOfMemoryError:
+        raise
+    except OSError as err:  # no such dir, not a model dir, no tokenizer, no safetensors
+        setting = "adapters" if any(str(a) in str(err) for a in adapters) else "base"
+        raise ConfigError(f"{group}.{setting}: {first_line(err)}") from err
+    except (ValueError, RuntimeError, KeyError) as err:  # adapters that do not fit each other or the base's layers
+        raise ConfigError(f"{group}.adapters: cannot be loaded on {group}.base={base}: {first_line(err)}") from err
+
+
+def build(cfg: DictConfig) -> Setup:
+    """Check the settings, load every model once, and wire the evaluator."""
+    validate_weights(dict(cfg.objective.weights))
+    dist = Dist(cpu=cfg.device == "cpu" or not torch.cuda.is_available())
+    device, dtype = resolve_device(cfg.device, cfg.dtype, dist)
+    task = build_task(cfg)
+    g, t = cfg.generator, cfg.taker
+    gen_base, gen_adapters = generator_dirs(cfg, task)
+    taker_base, search, heldout = taker_dirs(cfg, task)
+    if len(gen_adapters) < 2:
+        raise ConfigError(f"generator.adapters: a swarm needs at least 2 generator experts, got {len(gen_adapters)}")
+    if not search or not heldout:
+        raise ConfigError("taker.adapters and taker.heldout: at least one search taker and one held-out taker are needed")
+    writer_model = load_lora_model("generator", gen_base, gen_adapters, device=device, dtype=dtype, chat_template=g.chat_template)
+    writer = Writer(
+        writer_model,
+        task,
+        WriterSettings(
+            template=g.template,
+            few_shot=g.few_shot,
+            items_per_prompt=g.items_per_prompt,
+            prompts_per_step=g.prompts_per_step,
+            max_new_tokens=g.max_new_tokens,
+            temperature=g.temperature,
+            top_p=g.top_p,
+            batch_size=g.batch_size,
+        ),
+        progress=cfg.progress and dist.is_main,
+    )
+    taker_model = load_lora_model("taker", taker_base, search + heldout, device=device, dtype=dtype, chat_template=t.chat_template)
+    answering = AnswerSettings(template=t.template, max_new_tokens=t.max_new_tokens, stop=t.stop, batch_size=t.batch_size)
+    vectors = taker_model.expert_vectors
+    takers = TakerPanel(taker_model, vectors[: len(search)].clone(), [p.name for p in search], answering)
+    held = TakerPanel(taker_model, vectors[len(search) :].clone(), [p.name for p in heldout], answering)
+    judge = build_judge(cfg, device, dtype)
+    realism = Realism(task.realism_corpus(), top_k=cfg.objective.realism_top_k)
+    objective = ObjectiveSettings(dict(cfg.objective.weights), cfg.objective.chunks, cfg.objective.novelty_eps)
+    evaluator = Evaluator(writer, takers, judge, objective, realism, dist)
+    return Setup(task, dist, writer, takers, held, judge, evaluator)

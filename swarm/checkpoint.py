@@ -1,0 +1,45 @@
+"""Checkpoints: everything a run needs to resume, written atomically every step.
+
+One file, ``checkpoint/state.pt``: the optimizer's state (positions, velocities,
+bests, RNG), the step, and the run's own bookkeeping. It is written to a temp
+file and renamed, so a kill at any moment leaves either the previous complete
+checkpoint or the new one. It is read with ``weights_only=True``: a checkpoint
+can hold tensors and plain values, never code.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from swarm.errors import ConfigError
+from swarm.files import atomic_write_bytes, remove_stale_temps
+
+FILENAME = "state.pt"
+
+
+def path_of(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoint" / FILENAME
+
+
+def save(run_dir: Path, state: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path_of(run_dir), buffer.getvalue())
+
+
+def load(run_dir: Path) -> dict[str, Any] | None:
+    """The last complete checkpoint, or None when the run dir has none."""
+    path = path_of(run_dir)
+    remove_stale_temps(path.parent, path.name)  # a save killed before its rename
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a checkpoint we cannot read must not be silently ignored
+        raise ConfigError(f"checkpoint: {path} is unreadable ({type(err).__name__}); move it away to start fresh") from err
+    if not isinstance(state, dict) or "step" not in state:
+        raise ConfigError(f"checkpoint: {path} is not a dswarm checkpoint; move it away to start fresh")
+    return state

@@ -1,0 +1,120 @@
+"""LoRA tensors <-> one flat fp32 vector per particle.
+
+This is the only module that knows how a set of named LoRA tensors maps onto
+the flat vectors the PSO works on. The layout is fixed by a `FlatSpec`:
+names in sorted order, each tensor's elements contiguous (row-major) at its
+offset. Flat vectors are always fp32, whatever the adapters' dtype, so the
+swarm arithmetic never rounds to bf16 between steps; `copy_into` casts on the
+way back into a live model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["FlatSpec", "spec_of", "flatten", "unflatten", "copy_into"]
+
+
+@dataclass(frozen=True)
+class FlatSpec:
+    """Layout of a flat vector: `names[k]` has shape `shapes[k]` and occupies
+    `vec[offsets[k] : offsets[k] + prod(shapes[k])]`; `numel` is the total."""
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    offsets: tuple[int, ...]
+    numel: int
+
+    def sizes(self) -> tuple[int, ...]:
+        """Number of elements of each named tensor, in `names` order."""
+        return tuple(_prod(s) for s in self.shapes)
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def spec_of(tensors: Mapping[str, torch.Tensor]) -> FlatSpec:
+    """The layout of `tensors`: sorted names, so it does not depend on dict order."""
+    if not tensors:
+        raise ValueError("spec_of: no tensors given")
+    names = tuple(sorted(tensors))
+    shapes = tuple(tuple(int(s) for s in tensors[k].shape) for k in names)
+    offsets, total = [], 0
+    for shape in shapes:
+        offsets.append(total)
+        total += _prod(shape)
+    return FlatSpec(names=names, shapes=shapes, offsets=tuple(offsets), numel=total)
+
+
+def _check_keys(tensors: Mapping[str, torch.Tensor], spec: FlatSpec, what: str) -> None:
+    """Raise a ValueError naming the offending key(s) if `tensors` does not match `spec`."""
+    missing = [k for k in spec.names if k not in tensors]
+    extra = sorted(k for k in tensors if k not in set(spec.names))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}" + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""))
+        if extra:
+            parts.append(f"unexpected {extra[:5]}" + (f" (+{len(extra) - 5} more)" if len(extra) > 5 else ""))
+        raise ValueError(f"{what}: tensor names do not match the flat spec: " + "; ".join(parts))
+    for name, shape in zip(spec.names, spec.shapes):
+        got = tuple(tensors[name].shape)
+        if got != shape:
+            raise ValueError(f"{what}: tensor {name!r} has shape {list(got)}, spec expects {list(shape)}")
+
+
+def _check_vec(vec: torch.Tensor, spec: FlatSpec, what: str) -> None:
+    if vec.dim() != 1 or vec.numel() != spec.numel:
+        raise ValueError(f"{what}: expected a 1-D vector of {spec.numel} elements, got shape {list(vec.shape)}")
+
+
+def flatten(
+    tensors: Mapping[str, torch.Tensor], spec: FlatSpec, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Concatenate `tensors` in spec order into one fp32 1-D vector.
+
+    With `out` (fp32, 1-D, `spec.numel` elements, e.g. a row of the PSO's
+    position matrix) the values are written there and `out` is returned, so
+    loading a swarm allocates nothing per particle.
+    """
+    _check_keys(tensors, spec, "flatten")
+    if out is None:
+        device = tensors[spec.names[0]].device
+        out = torch.empty(spec.numel, dtype=torch.float32, device=device)
+    else:
+        _check_vec(out, spec, "flatten(out=)")
+        if out.dtype != torch.float32:
+            raise ValueError(f"flatten(out=): out must be float32, got {out.dtype}")
+    for name, offset, size in zip(spec.names, spec.offsets, spec.sizes()):
+        out[offset : offset + size].copy_(tensors[name].detach().reshape(-1))
+    return out
+
+
+def unflatten(vec: torch.Tensor, spec: FlatSpec) -> dict[str, torch.Tensor]:
+    """Named views into `vec` (no copy): writing to them writes to `vec`."""
+    _check_vec(vec, spec, "unflatten")
+    return {
+        name: vec[offset : offset + size].view(shape)
+        for name, shape, offset, size in zip(spec.names, spec.shapes, spec.offsets, spec.sizes())
+    }
+
+
+def copy_into(vec: torch.Tensor, spec: FlatSpec, params: Mapping[str, torch.Tensor]) -> None:
+    """Write `vec` into live model tensors in place (cast to each tensor's dtype/device).
+
+    This is how a particle becomes the active adapter: the model keeps its
+    parameter objects, only their values change, so no reload and no
+    re-wrapping is needed between particles.
+    """
+    _check_vec(vec, spec, "copy_into")
+    _check_keys(params, spec, "copy_into")
+    with torch.no_grad():
+        for name, shape, offset, size in zip(spec.names, spec.shapes, spec.offsets, spec.sizes()):
+            params[name].copy_(vec[offset : offset + size].view(shape))

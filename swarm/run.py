@@ -1,0 +1,255 @@
+"""One Data Swarms run, from a composed config to a complete run directory.
+
+    setup → search (PSO, or a baseline) → export the best generator →
+    write its dataset → evaluate it on held-out takers → summary.json
+
+Every step appends metrics.jsonl, writes data/step_NNN.jsonl and an atomic
+checkpoint, so running the same command in the same run dir resumes.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from objectives.tasks import Item
+from swarm import checkpoint
+from swarm.build import ConfigError, Setup, build
+from swarm.errors import RunStopped
+from swarm.evaluate import Evaluation, step_seed
+from swarm.files import atomic_dir, atomic_write_json, atomic_write_jsonl, remove_all_stale_temps
+from swarm.pso import PSO
+from swarm.tracking import Tracker, plot_utility
+
+log = logging.getLogger("dswarm")
+
+EXPORT_SEED_STEP = 1_000_000  # the final dataset's seed never coincides with a search step's
+
+
+@dataclass
+class RunContext:
+    """What a search method needs: the live objects, the settings and the run dir."""
+
+    cfg: DictConfig
+    setup: Setup
+    run_dir: Path
+    tracker: Tracker | None  # None on non-main processes
+    state: dict[str, Any] | None  # the checkpoint to resume from
+
+    @property
+    def is_main(self) -> bool:
+        return self.setup.dist.is_main
+
+    def evaluate(self, vectors: torch.Tensor, step: int) -> Evaluation:
+        """Evaluate a step's particles; stop cleanly if the judge lost too many scores."""
+        ev = self.setup.evaluator.evaluate(vectors, step_seed(self.cfg.seed, step))
+        limit = self.cfg.judge.max_missing_fraction
+        if ev.missing_fraction > limit:
+            kept = f"checkpoint of step {step - 1} kept" if step > 1 else "no step completed yet"
+            raise RunStopped(
+                f"judge: {ev.missing_fraction:.0%} of scores missing at step {step} "
+                f"(> judge.max_missing_fraction={limit}); {kept}; run the same command again to resume"
+            )
+        if ev.missing and self.is_main:
+            log.warning("step %d: the judge failed on %d of %d scores (excluded, not defaulted)", step, ev.missing, ev.missing + ev.scored)
+        empty = [p for p, f in enumerate(ev.valid_fraction.tolist()) if f == 0]
+        if empty and self.is_main:
+            log.warning("step %d: particle(s) %s wrote no valid item (utility 0)", step, empty)
+        return ev
+
+    def record(self, step: int, ev: Evaluation, started: float, extra: dict[str, Any]) -> None:
+        """Write the step's items and its metrics line (main process only)."""
+        if not self.is_main:
+            return
+        if self.cfg.data.save_steps:
+            atomic_write_jsonl(self.run_dir / "data" / f"step_{step:03d}.jsonl", step_rows(ev, self.setup.takers.names))
+        row = {
+            "step": step,
+            "utility": ev.utility.tolist(),
+            **{f"objective/{k}": v.tolist() for k, v in ev.components.items()},
+            "valid_fraction": ev.valid_fraction.tolist(),
+            "judge/missing": ev.missing,
+            **extra,
+            "seconds": round(time.time() - started, 3),
+        }
+        self.tracker.log(row)
+        log.info(
+            "step %d  best %.4f  mean %.4f  valid %.2f  %.1fs",
+            step, extra.get("best", float("nan")), ev.utility.mean().item(), ev.valid_fraction.mean().item(), row["seconds"],
+        )
+
+    def save(self, state: dict[str, Any]) -> None:
+        if self.is_main:
+            checkpoint.save(self.run_dir, state)
+
+
+@dataclass
+class SearchResult:
+    best: torch.Tensor  # the best generator's flat vector
+    initial_best: float
+    best_utility: float
+    steps: int
+    stop_reason: str
+
+
+def step_rows(ev: Evaluation, taker_names: list[str]) -> list[dict]:
+    """One JSON line per generated item: enough to recompute every particle's utility."""
+    rows = []
+    for p, result in enumerate(ev.results):
+        for n, item in enumerate(result.items):
+            row = {"particle": p, **item.to_json()}
+            if item.valid:
+                values = result.scores.values[:, n].tolist()
+                row["scores"] = {t: (None if math.isnan(v) else v) for t, v in zip(taker_names, values)}
+                row["realism"] = result.realism[n].item()
+            rows.append(row)
+    return rows
+
+
+def data_swarms(ctx: RunContext) -> SearchResult:
+    """Particle swarm optimization of the generator experts in weight space."""
+    p = ctx.cfg.pso
+    pso = PSO(
+        ctx.setup.writer.model.expert_vectors,
+        inertia=p.inertia, cognitive=p.cognitive, social=p.social, repel=p.repel,
+        step_length=p.step_length, decay=p.decay, floor=p.floor, patience=p.patience,
+        max_steps=p.max_steps, restart_patience=p.restart_patience, restart_cooldown=p.restart_cooldown,
+        seed=ctx.cfg.seed,
+    )
+    if ctx.state is not None:
+        pso.load_state_dict(ctx.state["pso"])
+    while pso.should_stop() is None:
+        started = time.time()
+        step = pso.steps_done + 1
+        ev = ctx.evaluate(pso.x, step)
+        pso.tell(ev.utility)
+        extra = {"best": pso.g_util, "worst": pso.worst_util, "step_length": pso.step_length, "restarts": int(pso.restarted.sum())}
+        pso.step()
+        ctx.record(step, ev, started, extra)
+        ctx.save({"method": "data_swarms", "step": step, "pso": pso.state_dict(), "orig_means": ctx.setup.evaluator.orig_means})
+    return SearchResult(pso.g.clone(), pso.initial_best, pso.g_util, pso.steps_done, pso.should_stop())
+
+
+def methods() -> dict[str, Callable[[RunContext], SearchResult]]:
+    from swarm import baselines
+
+    return {"data_swarms": data_swarms, **baselines.METHODS}
+
+
+def final_rows(items: list[Item], values: torch.Tensor, names: list[str]) -> list[dict]:
+    rows = []
+    for n, item in enumerate(items):
+        row = item.to_json()
+        if item.valid:
+            row["heldout_scores"] = {t: (None if math.isnan(v) else v) for t, v in zip(names, values[:, n].tolist())}
+        rows.append(row)
+    return rows
+
+
+def evaluation_summary(ev: Evaluation, names: list[str], weights: dict[str, float]) -> dict[str, Any]:
+    """Every objective component, the run's utility, and each taker's mean on one dataset."""
+    result = ev.results[0]
+    mask = result.scores.mask
+    means = [(result.scores.values[t][mask[t]].mean().item() if mask[t].any() else None) for t in range(len(names))]
+    return {
+        "utility": ev.utility[0].item(),
+        "objective": {k: v[0].item() for k, v in ev.components.items()},
+        "weights": weights,
+        "valid_fraction": ev.valid_fraction[0].item(),
+        "n_items": len(result.items),
+        "takers": dict(zip(names, means)),
+        "missing": ev.missing,
+    }
+
+
+def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
+    """Export the best generator, write its dataset, evaluate it on held-out and search takers."""
+    cfg, setup = ctx.cfg, ctx.setup
+    ev_ = setup.evaluator
+    n_prompts = max(1, math.ceil(cfg.export.n_items / cfg.generator.items_per_prompt))
+    seed = step_seed(cfg.seed, EXPORT_SEED_STEP)
+    heldout_orig = ev_.original_means(setup.task.dev[: cfg.objective.novelty_items], setup.heldout)
+    items = setup.writer.write(result.best, seed, n_prompts)  # once, on every process; the takers are sharded
+    heldout = ev_.evaluate_items(items, setup.heldout, heldout_orig)
+    search = ev_.evaluate_items(items, setup.takers, ev_.orig_means)
+    weights = dict(cfg.objective.weights)
+    summary = {
+        "method": cfg.method.name,
+        "objective": cfg.objective.name,
+        "weights": weights,
+        "seed": cfg.seed,
+        "initial_best": result.initial_best,
+        "best_utility": result.best_utility,
+        "steps": result.steps,
+        "stop_reason": result.stop_reason,
+        "heldout": evaluation_summary(heldout, setup.heldout.names, weights),
+    }
+    if cfg.adversarial.enabled:  # exports best/taker/ too
+        from swarm.adversarial import finalize_adversarial
+
+        initial_data = lambda v: ev_.evaluate_items(setup.writer.write(v, seed, n_prompts), setup.heldout, heldout_orig)  # noqa: E731
+        summary["adversarial"] = finalize_adversarial(ctx, result, heldout, initial_data, weights)
+    if ctx.is_main:
+        summary["search_takers"] = evaluation_summary(search, setup.takers.names, weights)
+        with atomic_dir(ctx.run_dir / "best" / "generator") as tmp:  # a kill never leaves half an adapter
+            setup.writer.model.export(result.best, tmp)
+        best = heldout.results[0]
+        atomic_write_jsonl(ctx.run_dir / "best" / "data.jsonl", final_rows(best.items, best.scores.values, setup.heldout.names))
+        atomic_write_json(ctx.run_dir / "summary.json", summary)
+        plot_utility(ctx.tracker.rows, ctx.run_dir / "plots" / "utility.png")
+        ctx.tracker.summary(summary)
+    return summary
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Run (or resume) the configured method in ``run_dir``; return summary.json's content."""
+    table = methods()
+    if cfg.method.name not in table:
+        raise ConfigError(f"method.name: unknown method {cfg.method.name!r} (expected one of {sorted(table)})")
+    adversarial = bool(cfg.adversarial.enabled)
+    if adversarial and cfg.method.name != "data_swarms":
+        raise ConfigError(f"adversarial=on: the data swarm is method=data_swarms, got method={cfg.method.name}")
+    setup = build(cfg)
+    run_dir = Path(setup.dist.broadcast(str(run_dir)))
+    if setup.dist.is_main:
+        remove_all_stale_temps(run_dir)  # what a run killed mid-write left; never read as data
+    state = checkpoint.load(run_dir)
+    if state is not None and state.get("method") != cfg.method.name:
+        raise ConfigError(f"method.name: {run_dir} holds a {state.get('method')} run, not {cfg.method.name}")
+    if state is not None and bool(state.get("adversarial", False)) != adversarial:
+        raise ConfigError(f"adversarial: {run_dir} holds a run with adversarial={'on' if not adversarial else 'off'}")
+    evaluator = setup.evaluator
+    if state is not None and state.get("orig_means") is not None:
+        evaluator.orig_means = state["orig_means"]
+    else:
+        evaluator.orig_means = evaluator.original_means(setup.task.dev[: cfg.objective.novelty_items])
+    resume_step = int(state["step"]) if state is not None else 0
+    tracker = None
+    if setup.dist.is_main:
+        reference = {"takers": setup.takers.names, "dev_means": evaluator.orig_means.tolist()}
+        atomic_write_json(run_dir / "data" / "reference.json", reference)
+        config = OmegaConf.to_container(cfg, resolve=True)
+        tracker = Tracker(run_dir, OmegaConf.to_container(cfg.logger), config, resume_step)
+        if state is not None:
+            log.info("resuming %s from step %d", run_dir, resume_step)
+    ctx = RunContext(cfg, setup, run_dir, tracker, state)
+    exit_code = 1
+    try:
+        if adversarial:
+            from swarm.adversarial import adversarial_swarms as search
+        else:
+            search = table[cfg.method.name]
+        result = search(ctx)
+        summary = finalize(ctx, result)
+        exit_code = 0
+        return summary
+    finally:
+        if tracker is not None:
+            tracker.finish(exit_code)
+

@@ -1,0 +1,46 @@
+"""Run the real `dswarm` CLI in a subprocess, on the tiny zoo, with small sizes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DSWARM = Path(sys.executable).parent / "dswarm"
+
+SMALL = [
+    "zoo.size=tiny",
+    "generator.prompts_per_step=2",
+    "export.n_items=20",
+    "objective.novelty_items=20",
+    "task.n_dev=40",
+    "task.n_test=40",
+    "progress=false",
+]
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    # One thread a process: the tiny models gain nothing from two, and tests may run beside other work.
+    e.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", WANDB_MODE="offline", WANDB_SILENT="true", OMP_NUM_THREADS="1")
+    e.pop("HYDRA_FULL_ERROR", None)
+    return e
+
+
+def dswarm(*args: str, run_dir: Path | None = None, small: bool = True, check: bool = True, cwd: Path | None = None,
+           **kwargs) -> subprocess.CompletedProcess:
+    """``dswarm [SMALL] args hydra.run.dir=run_dir``; raises with its output when ``check`` and it fails."""
+    flags = [a for a in args if a.startswith("-")]  # Hydra's flags (-m) must precede the overrides
+    cmd = [str(DSWARM), *flags, *(SMALL if small else []), *(a for a in args if not a.startswith("-"))]
+    if run_dir is not None:
+        cmd.append(f"hydra.run.dir={run_dir}")
+    proc = subprocess.run(cmd, cwd=cwd or REPO, env=env(), capture_output=True, text=True, **kwargs)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\nSTDOUT\n{proc.stdout}\nSTDERR\n{proc.stderr}")
+    return proc
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]

@@ -1,0 +1,145 @@
+"""Adversarial Swarms (swarm/adversarial.py): the pool helpers, and the dual run through the real CLI."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from objectives.arith import solve
+from objectives.scores import Scores
+from objectives.tasks import Item
+from swarm.adversarial import generated_slots, hardest_items, initial_pool, replace_in_pool
+from swarm.evaluate import Evaluation, ParticleResult
+from tests.cli import dswarm, read_jsonl
+
+POOL = 8
+# Small on purpose: 3 CLI runs (6 steps) must stay well under a minute on 2 cores.
+ADV = [
+    "adversarial=on", f"adversarial.pool_size={POOL}", "adversarial.replace_fraction=0.25",
+    "generator.prompts_per_step=1", "export.n_items=10", "objective.novelty_items=10", "task.n_test=20", "logger=none",
+]
+
+
+# ------------------------------------------------------------------ pool helpers (no models)
+
+def _dev(n: int) -> list[Item]:
+    return [Item(f"{i}+1", str(i + 1), True) for i in range(n)]
+
+
+def test_initial_pool_is_seeded_sample_of_dev():
+    dev = _dev(20)
+    a, b, c = initial_pool(dev, 6, seed=0), initial_pool(dev, 6, seed=0), initial_pool(dev, 6, seed=1)
+    assert a == b and a != c
+    assert len({r["input"] for r in a}) == 6 and all(r["source"] == "dev" for r in a)
+    assert {r["input"] for r in a} <= {it.input for it in dev}
+
+
+def _evaluation(rows: list[list[tuple[str, list[float]]]], utility: list[float]) -> Evaluation:
+    """Particles' items with their takers' scores (NaN scores: invalid item)."""
+    results = []
+    for items in rows:
+        values = torch.tensor([s for _, s in items], dtype=torch.float32).T
+        parsed = [Item(text, None if solve(text) is None else str(solve(text)), solve(text) is not None) for text, _ in items]
+        results.append(ParticleResult(parsed, Scores(values, torch.tensor([it.valid for it in parsed]), 0), torch.zeros(len(items))))
+    u = torch.tensor(utility)
+    return Evaluation(results, {}, u, torch.ones_like(u))
+
+
+def test_hardest_items_ranks_by_score_then_particle_utility():
+    nan = float("nan")
+    ev = _evaluation(
+        [
+            [("1+1", [1.0, 1.0]), ("2+2", [0.0, 0.0]), ("bad", [nan, nan]), ("3+3", [0.0, 1.0])],
+            [("4+4", [0.0, 0.0]), ("2+2", [0.0, 0.0]), ("5+5", [0.0, 0.5])],
+        ],
+        utility=[0.2, 0.9],
+    )
+    # 4+4 and 2+2 both score 0: particle 1 has the higher utility, so 4+4 first; 2+2 only once.
+    assert [it.input for it in hardest_items(ev, set(), 3)] == ["4+4", "2+2", "5+5"]
+    assert [it.input for it in hardest_items(ev, {"4+4"}, 2)] == ["2+2", "5+5"]
+    assert all(it.output == str(solve(it.input)) for it in hardest_items(ev, set(), 10))
+    assert "bad" not in [it.input for it in hardest_items(ev, set(), 10)]
+
+
+def test_generated_slots_are_fixed_and_refilled():
+    pool = initial_pool(_dev(20), 6, seed=0)
+    slots = generated_slots(6, 2, seed=5)
+    assert slots == generated_slots(6, 2, seed=5) and len(set(slots)) == 2
+    first = replace_in_pool(pool, [Item("7*7", "49", True), Item("8*8", "64", True)], slots, step=1)
+    assert [first[i]["input"] for i in slots] == ["7*7", "8*8"] and first[slots[0]]["source"] == "step_001"
+    second = replace_in_pool(first, [Item("9*9", "81", True)], slots, step=2)  # fewer new items: the rest stay
+    assert [second[i]["input"] for i in slots] == ["9*9", "8*8"]
+    dev_slots = [i for i in range(6) if i not in slots]
+    assert [second[i] for i in dev_slots] == [pool[i] for i in dev_slots]  # the dev anchor never moves
+    assert pool == initial_pool(_dev(20), 6, seed=0)  # inputs are not modified
+
+
+# ------------------------------------------------------------------ the real CLI on the tiny zoo
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from 2 intra-op threads; on a shared 2-core box they spin-wait (~8x slower)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", "1")
+        yield
+
+
+@pytest.fixture(scope="module")
+def adv_run(tiny_zoo, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("adv") / "whole"
+    dswarm(*ADV, "pso.max_steps=3", run_dir=run_dir)
+    return run_dir
+
+
+def test_adversarial_run_writes_contract(adv_run, tiny_zoo):
+    for rel in ("summary.json", "metrics.jsonl", "best/data.jsonl", "best/generator/adapter_model.safetensors",
+                "best/taker/adapter_config.json", "best/taker/adapter_model.safetensors", "checkpoint/state.pt"):
+        assert (adv_run / rel).exists(), rel
+    rows = read_jsonl(adv_run / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    n_takers = len(tiny_zoo.takers)
+    for r in rows:
+        assert len(r["taker_utility"]) == n_takers and isinstance(r["taker_best"], float)
+        assert r["taker_best"] >= max(u for u in r["taker_utility"] if u is not None)
+    assert rows[0]["incumbent"] is None and rows[1]["incumbent"] is not None
+    adv = json.loads((adv_run / "summary.json").read_text())["adversarial"]
+    for key in ("test", "generated"):
+        assert set(adv[key]) == {"initial_taker", "best_taker", "n_items"}, key
+    assert adv["test"]["n_items"] == 20
+    assert adv["initial_taker"] in tiny_zoo.takers
+    assert set(adv["difficulty"]) == {"initial_generator", "best_generator"}
+    summary = json.loads((adv_run / "summary.json").read_text())
+    assert adv["heldout_takers"]["best_generator"] == summary["heldout"]["takers"]
+
+
+def test_pool_and_best_taker_are_checkpointed(adv_run, tiny_zoo):
+    from generators.experts import read_adapter
+    from swarm.particles import flatten, spec_of
+
+    state = torch.load(adv_run / "checkpoint" / "state.pt", weights_only=True)
+    assert state["adversarial"] and state["step"] == 3
+    pool = state["pool"]
+    assert len(pool) == POOL
+    generated = [r for r in pool if r["source"] != "dev"]
+    assert all(r["valid"] and r["output"] == str(solve(r["input"])) for r in generated)
+    rows = read_jsonl(adv_run / "metrics.jsonl")
+    assert len(generated) == rows[-1]["pool/generated"] <= round(0.25 * POOL)
+    _, tensors = read_adapter(adv_run / "best" / "taker")
+    assert torch.equal(flatten(tensors, spec_of(tensors)), state["taker_pso"]["g"])
+
+
+def test_adversarial_resume_equals_uninterrupted(adv_run, tmp_path):
+    resumed = tmp_path / "resumed"
+    dswarm(*ADV, "pso.max_steps=2", run_dir=resumed)
+    out = dswarm(*ADV, "pso.max_steps=3", run_dir=resumed)
+    assert "resuming" in out.stdout + out.stderr
+    for rel in ("summary.json", "best/data.jsonl", "best/taker/adapter_model.safetensors"):
+        assert (adv_run / rel).read_bytes() == (resumed / rel).read_bytes(), rel
+    a, b = read_jsonl(adv_run / "metrics.jsonl"), read_jsonl(resumed / "metrics.jsonl")
+    assert [(r["utility"], r["taker_utility"]) for r in a] == [(r["utility"], r["taker_utility"]) for r in b]
+
+
+def test_adversarial_needs_data_swarms(tmp_path):
+    out = dswarm("adversarial=on", "method=best_expert", "logger=none", run_dir=tmp_path / "x", check=False)
+    assert out.returncode == 2 and "method=data_swarms" in out.stderr

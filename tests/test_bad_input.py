@@ -1,0 +1,351 @@
+"""Bad configuration through the real `dswarm` CLI: one line naming the setting, exit 2, no traceback.
+
+Each case is one command line; the cheap ones fail in swarm/validate.py before
+torch loads. The same cases regenerate the table of docs/reliability.md:
+
+    python -m tests.test_bad_input            # rewrites the table between its markers
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.cli import DSWARM, REPO, SMALL, env
+
+Paths = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str  # what is wrong, in words (the docs table's first column)
+    args: Callable[[Paths], list[str]]  # overrides, given the prepared paths
+    setting: str  # the setting the message must name
+    stage: str = "validate"  # where it fails: hydra (composition), validate (startup), build (model load), run
+    cli: bool = True  # also through the CLI in the tests (every case is in the docs table, and
+    #                   every hydra/validate case is also checked in-process, which is fast)
+    own_run_dir: bool = False  # the case sets hydra.run.dir itself
+    non_root: bool = False  # only meaningful when not root (root writes into a mode-555 dir)
+
+
+def hf(p: Paths, *adapters: str) -> list[str]:
+    return ["generator=hf", f"generator.base={p['base']}", f"generator.adapters=[{','.join(adapters)}]"]
+
+
+def json_task(path: str) -> list[str]:
+    return ["task=json", f"task.path={path}"]
+
+
+OPENAI = ["judge=openai", "judge.base_url=http://127.0.0.1:9/v1", "judge.model=m"]
+
+CASES = [
+    Case("unknown option", lambda p: ["pso.intertia=0.3"], "pso.intertia", stage="hydra"),
+    Case("unknown top-level key", lambda p: ["bogus.key=1"], "bogus.key", stage="hydra", cli=False),
+    Case("unknown config group option", lambda p: ["objective=bogus"], "objective", stage="hydra", cli=False),
+    Case("negative objective weight", lambda p: ["objective.weights.difficulty=-1"], "objective.weights.difficulty"),
+    Case("all-zero objective weights", lambda p: ["objective.weights.difficulty=0"], "objective.weights"),
+    Case("NaN objective weight", lambda p: ["objective=mixed", "objective.weights.novelty=nan"], "objective.weights.novelty", cli=False),
+    Case("unknown objective in weights", lambda p: ["+objective.weights.fun=1"], "objective.weights.fun", cli=False),
+    Case("pso.inertia out of range", lambda p: ["pso.inertia=1.5"], "pso.inertia"),
+    Case("pso.inertia not a number", lambda p: ["pso.inertia=abc"], "pso.inertia", cli=False),
+    Case("negative pso.cognitive", lambda p: ["pso.cognitive=-0.1"], "pso.cognitive", cli=False),
+    Case("all PSO weights zero", lambda p: ["pso.inertia=0", "pso.cognitive=0", "pso.social=0", "pso.repel=0"], "pso.inertia", cli=False),
+    Case("pso.decay = 0", lambda p: ["pso.decay=0"], "pso.decay", cli=False),
+    Case("pso.floor above step_length", lambda p: ["pso.floor=2"], "pso.floor", cli=False),
+    Case("pso.step_length = 0", lambda p: ["pso.step_length=0"], "pso.step_length", cli=False),
+    Case("pso.max_steps = 0", lambda p: ["pso.max_steps=0"], "pso.max_steps"),
+    Case("pso.patience = 0", lambda p: ["pso.patience=0"], "pso.patience", cli=False),
+    Case("fewer than 2 particles", lambda p: hf(p, p["gen0"]), "generator.adapters"),
+    Case("required path not given (???)", lambda p: ["generator=hf", f"generator.adapters=[{p['gen0']},{p['gen1']}]"], "generator.base", cli=False),
+    Case("generator.base does not exist", lambda p: ["generator=hf", f"generator.base={p['tmp']}/nope", f"generator.adapters=[{p['gen0']},{p['gen1']}]"], "generator.base"),
+    Case("adapter dir does not exist", lambda p: hf(p, p["gen0"], f"{p['tmp']}/nope"), "generator.adapters[1]"),
+    Case("pickled adapter (.bin, no safetensors)", lambda p: hf(p, p["gen0"], p["bin_adapter"]), "generator.adapters[1]", cli=False),
+    Case("adapters that do not fit the base", lambda p: hf(p, p["wide"], p["wide"]), "generator.adapters", stage="build"),
+    Case("adapters that do not fit each other", lambda p: hf(p, p["gen0"], p["other_rank"]), "generator.adapters", stage="build", cli=False),
+    Case("taker adapter dir does not exist", lambda p: ["taker=hf", f"taker.base={p['base']}", f"taker.adapters=[{p['tmp']}/nope]", f"taker.heldout=[{p['gen0']}]"], "taker.adapters[0]", cli=False),
+    Case("task.path does not exist", lambda p: json_task(f"{p['tmp']}/nope.json"), "task.path"),
+    Case("empty task file", lambda p: json_task(p["empty_task"]), "task.path"),
+    Case("task file is not JSON", lambda p: json_task(p["not_json"]), "task.path", cli=False),
+    Case("task file without a dev list", lambda p: json_task(p["no_dev"]), "task.path"),
+    Case("task file with an empty dev list", lambda p: json_task(p["empty_dev"]), "task.path", cli=False),
+    Case("task row without input", lambda p: json_task(p["bad_row"]), "task.path", cli=False),
+    Case("generator.items_per_prompt = 0", lambda p: ["generator.items_per_prompt=0"], "generator.items_per_prompt", cli=False),
+    Case("generator.top_p = 0", lambda p: ["generator.top_p=0"], "generator.top_p", cli=False),
+    Case("task.n_dev = 0", lambda p: ["task.n_dev=0"], "task.n_dev", cli=False),
+    Case("export.n_items = 0", lambda p: ["export.n_items=0"], "export.n_items", cli=False),
+    Case("unknown dtype", lambda p: ["dtype=float8"], "dtype", cli=False),
+    Case("judge.max_missing_fraction > 1", lambda p: ["judge.max_missing_fraction=1.5"], "judge.max_missing_fraction", cli=False),
+    Case("API key env var not set", lambda p: [*OPENAI, "judge.api_key_env=DSWARM_UNSET_KEY"], "judge.api_key_env", cli=False),
+    Case("API key in the config", lambda p: [*OPENAI, "+judge.api_key=sk-in-config"], "judge.api_key", cli=False),
+    Case("run dir under a regular file", lambda p: [f"hydra.run.dir={p['a_file']}/run"], "hydra.run.dir", stage="hydra", own_run_dir=True),
+    Case("read-only run dir", lambda p: [f"hydra.run.dir={p['read_only']}/run"], "hydra.run.dir", stage="hydra", own_run_dir=True, non_root=True),
+    Case("unknown zoo taker", lambda p: ["taker.adapters=[nobody]"], "taker.adapters", stage="build", cli=False),
+    Case("corrupt checkpoint in the run dir", lambda p: [f"hydra.run.dir={p['corrupt_run']}"], "checkpoint", stage="run", cli=False, own_run_dir=True),
+]
+ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+RUNNABLE = [c for c in CASES if not (c.non_root and ROOT)]
+TESTED = [c for c in RUNNABLE if c.cli]
+IN_PROCESS = [c for c in CASES if c.stage in ("hydra", "validate") and not c.own_run_dir]
+
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def prepare(tmp: Path, zoo) -> Paths:
+    """The files the cases point at: real zoo adapters, and broken copies of them."""
+    from safetensors.torch import load_file, save_file
+
+    gens = sorted(zoo.generators.values())
+    p = {"tmp": str(tmp), "base": str(zoo.base_dir), "gen0": str(gens[0]), "gen1": str(gens[1])}
+    bin_adapter = tmp / "bin_adapter"
+    bin_adapter.mkdir()
+    shutil.copy(gens[0] / "adapter_config.json", bin_adapter)
+    (bin_adapter / "adapter_model.bin").write_bytes(b"pickle would go here")
+    p["bin_adapter"] = str(bin_adapter)
+    wide = tmp / "wide"  # LoRA factors of a model twice as wide: the keys fit, the shapes do not
+    shutil.copytree(gens[0], wide)
+    tensors = load_file(wide / "adapter_model.safetensors")
+    doubled = {k: v.repeat(1, 2) if "lora_A" in k else v.repeat(2, 1) for k, v in tensors.items()}
+    save_file({k: v.contiguous() for k, v in doubled.items()}, wide / "adapter_model.safetensors")
+    p["wide"] = str(wide)
+    other_rank = tmp / "other_rank"  # another LoRA rank than the first adapter
+    shutil.copytree(gens[1], other_rank)
+    config = json.loads((other_rank / "adapter_config.json").read_text())
+    config["r"] = int(config["r"]) * 2
+    (other_rank / "adapter_config.json").write_text(json.dumps(config))
+    p["other_rank"] = str(other_rank)
+    p["empty_task"] = _write(tmp / "empty.json", "")
+    p["not_json"] = _write(tmp / "not.json", "dev: [1, 2\n")
+    p["no_dev"] = _write(tmp / "no_dev.json", json.dumps({"test": []}))
+    p["empty_dev"] = _write(tmp / "empty_dev.json", json.dumps({"dev": [], "test": []}))
+    p["bad_row"] = _write(tmp / "bad_row.json", json.dumps({"dev": [{"output": "4"}], "test": []}))
+    p["a_file"] = _write(tmp / "a_file", "not a directory")
+    read_only = tmp / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    p["read_only"] = str(read_only)
+    corrupt = tmp / "corrupt_run" / "checkpoint"
+    corrupt.mkdir(parents=True)
+    (corrupt / "state.pt").write_bytes(b"\x80\x02truncated")
+    p["corrupt_run"] = str(corrupt.parent)
+    return p
+
+
+def run_case(case: Case, paths: Paths) -> tuple[subprocess.CompletedProcess, float]:
+    args = case.args(paths)
+    small = [o for o in SMALL if not o.startswith("task.")] if "task=json" in args else SMALL  # n_dev: arith only
+    cmd = [str(DSWARM), *small, "logger=none", *args]
+    if not case.own_run_dir:
+        cmd.append(f"hydra.run.dir={paths['tmp']}/runs/{CASES.index(case)}")
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    return proc, time.monotonic() - started
+
+
+def run_cases(cases: list[Case], paths: Paths, workers: int = 3) -> dict[str, tuple[subprocess.CompletedProcess, float]]:
+    with ThreadPoolExecutor(workers) as pool:
+        return dict(zip((c.name for c in cases), pool.map(lambda c: run_case(c, paths), cases)))
+
+
+def _env_for_cases(mp: pytest.MonkeyPatch) -> None:
+    mp.setenv("OMP_NUM_THREADS", "1")
+    mp.setenv("OPENAI_API_KEY", "sk-test-not-used")
+    mp.delenv("DSWARM_UNSET_KEY", raising=False)
+
+
+@pytest.fixture(scope="module")
+def paths(tiny_zoo, tmp_path_factory):
+    paths = prepare(tmp_path_factory.mktemp("bad_input"), tiny_zoo)
+    yield paths
+    Path(paths["read_only"]).chmod(0o755)
+
+
+@pytest.fixture(scope="module")
+def results(paths):
+    """Every CLI case, run once, a few at a time."""
+    with pytest.MonkeyPatch.context() as mp:
+        _env_for_cases(mp)
+        return run_cases(TESTED, paths)
+
+
+@pytest.mark.parametrize("case", TESTED, ids=[c.name for c in TESTED])
+def test_bad_setting_gives_one_line_and_exit_2(results, case):
+    proc, _ = results[case.name]
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("dswarm: error:"), lines[0]
+    assert case.setting in lines[0], lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("case", IN_PROCESS, ids=[c.name for c in IN_PROCESS])
+def test_bad_setting_is_caught_at_startup(paths, case, monkeypatch):
+    """Every hydra/validate case, in-process: composing fails, or validate() raises naming the setting."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from swarm.errors import ConfigError
+    from swarm.validate import validate
+
+    _env_for_cases(monkeypatch)
+    args = case.args(paths)
+    small = [o for o in SMALL if not o.startswith("task.")] if "task=json" in args else SMALL
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        if case.stage == "hydra":
+            with pytest.raises(Exception, match=case.setting.split(".")[-1]):
+                compose("config", overrides=[*small, *args])
+            return
+        cfg = compose("config", overrides=[*small, *args])
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert str(err.value).startswith(case.setting + ":") or str(err.value).startswith(case.setting + ","), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("adapters, message", [
+    (("wide", "wide"), r"^generator\.adapters: cannot be loaded on generator\.base=.*shape"),
+    (("gen0", "other_rank"), r"^generator\.adapters: cannot be loaded on generator\.base=.*other_rank does not match .*: r="),
+])
+def test_adapters_that_do_not_fit_name_the_setting(paths, adapters, message):
+    """Checked when the model loads (the base's shapes are only known then): still one line naming the setting."""
+    from swarm.build import load_lora_model
+    from swarm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message) as err:
+        load_lora_model("generator", Path(paths["base"]), [Path(paths[a]) for a in adapters])
+    assert "\n" not in str(err.value)
+
+
+def test_good_configs_pass_startup(paths, monkeypatch):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from swarm.validate import validate
+
+    _env_for_cases(monkeypatch)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        for overrides in ([], ["objective=mixed"], hf(paths, paths["gen0"], paths["gen1"]), [*OPENAI, "adversarial=on"]):
+            validate(compose("config", overrides=[*SMALL, *overrides]))
+
+
+def test_full_error_shows_the_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    cmd = [str(DSWARM), *SMALL, "logger=none", "pso.max_steps=0", f"hydra.run.dir={tmp_path}"]
+    e = {**env(), "HYDRA_FULL_ERROR": "1"}
+    proc = subprocess.run(cmd, cwd=REPO, env=e, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "pso.max_steps" in proc.stderr
+
+
+def test_bad_pso_setting_fails_before_torch_loads(tmp_path, monkeypatch):
+    """The startup check runs before torch and the models: a bad pso.* fails in about a second."""
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")
+    started = time.monotonic()
+    cmd = [str(DSWARM), *SMALL, "logger=none", "pso.repel=-1", f"hydra.run.dir={tmp_path}"]
+    proc = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 2 and "dswarm: error: pso.repel" in proc.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "torch" not in imported and "swarm.build" not in imported
+    assert elapsed < 5.0, elapsed
+
+
+# The startup checks mirror PSO.__init__ and metrics.validate_weights; they must agree on every input.
+_FLOAT = st.one_of(st.floats(-2, 3), st.sampled_from([0.0, 1.0, math.nan, math.inf, -math.inf]))
+
+
+def _raises(fn) -> bool:
+    try:
+        fn()
+    except ValueError:
+        return True
+    return False
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    inertia=_FLOAT, cognitive=_FLOAT, social=_FLOAT, repel=_FLOAT, step_length=_FLOAT, decay=_FLOAT, floor=_FLOAT,
+    patience=st.integers(-2, 3), max_steps=st.integers(-2, 3), restart_patience=st.integers(-2, 3),
+    restart_cooldown=st.integers(-2, 3),
+)
+def test_startup_pso_check_agrees_with_pso(**kw):
+    import torch
+    from omegaconf import OmegaConf
+
+    from swarm.pso import PSO
+    from swarm.validate import check_pso
+
+    startup = _raises(lambda: check_pso(OmegaConf.create(kw)))
+    constructor = _raises(lambda: PSO(torch.zeros(2, 3), seed=0, **kw))
+    assert startup == constructor, kw
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(["difficulty", "novelty", "realism", "separation", "consistency", "fun"]), _FLOAT, min_size=1))
+def test_startup_weight_check_agrees_with_metrics(weights):
+    from omegaconf import OmegaConf
+
+    from objectives.metrics import OBJECTIVES, validate_weights
+    from swarm.validate import OBJECTIVES as STARTUP, check_weights
+
+    assert sorted(STARTUP) == sorted(OBJECTIVES)
+    assert _raises(lambda: check_weights(OmegaConf.create(weights))) == _raises(lambda: validate_weights(weights)), weights
+
+
+# ------------------------------------------------------------------ docs/reliability.md's table
+
+def table(results: dict[str, tuple[subprocess.CompletedProcess, float]], paths: Paths) -> str:
+    rows = ["| bad input | overrides | exit | message (stderr) | seconds |", "| --- | --- | --- | --- | --- |"]
+    for case in CASES:
+        if case.name not in results:
+            continue
+        proc, seconds = results[case.name]
+        shown = " ".join(case.args(paths)).replace(paths["tmp"], "$TMP").replace(paths["base"], "$ZOO/base")
+        shown = shown.replace(str(Path(paths["gen0"]).parent), "$ZOO/generators")
+        message = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "(none)"
+        message = message.replace(paths["tmp"], "$TMP").replace(paths["base"], "$ZOO/base").replace("|", "\\|")
+        message = message.replace(str(Path(paths["gen0"]).parent), "$ZOO/generators")
+        rows.append(f"| {case.name} | `{shown}` | {proc.returncode} | `{message}` | {seconds:.1f} |")
+    return "\n".join(rows) + "\n"
+
+
+def main() -> int:
+    import tempfile
+
+    from generators.zoo import build_zoo, default_cache_dir
+
+    zoo = build_zoo("tiny", cache_dir=default_cache_dir())
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        _env_for_cases(mp)
+        paths = prepare(Path(tmp), zoo)
+        results = run_cases(RUNNABLE, paths, workers=1)  # one at a time: the seconds column is honest
+        Path(paths["read_only"]).chmod(0o755)
+        text = table(results, paths)
+    doc = REPO / "docs" / "reliability.md"
+    start, end = "<!-- bad-input-table:start -->\n", "<!-- bad-input-table:end -->"
+    current = doc.read_text()
+    head, rest = current.split(start, 1)
+    doc.write_text(head + start + text + end + rest.split(end, 1)[1])
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""The run-directory contract, through the real `dswarm` CLI on the tiny zoo."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from objectives import metrics
+from tests.cli import dswarm, read_jsonl
+
+CONTRACT = [
+    ".hydra/config.yaml",
+    "metrics.jsonl",
+    "summary.json",
+    "best/generator/adapter_config.json",
+    "best/generator/adapter_model.safetensors",
+    "best/data.jsonl",
+    "data/step_001.jsonl",
+    "data/reference.json",
+    "plots/utility.png",
+    "checkpoint/state.pt",
+]
+
+
+@pytest.fixture(scope="module")
+def mixed_run(tiny_zoo, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run") / "mixed"
+    dswarm("objective=mixed", "pso.max_steps=2", "logger=none", run_dir=run_dir)
+    return run_dir
+
+
+def test_contract_files(mixed_run):
+    for rel in CONTRACT:
+        assert (mixed_run / rel).exists(), rel
+    rows = read_jsonl(mixed_run / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    for key in ("utility", "best", "worst", "step_length", "valid_fraction", "seconds", "objective/difficulty"):
+        assert key in rows[0], key
+    summary = json.loads((mixed_run / "summary.json").read_text())
+    for key in ("method", "objective", "seed", "initial_best", "best_utility", "steps", "stop_reason", "heldout"):
+        assert key in summary, key
+    assert summary["best_utility"] >= summary["initial_best"]
+    assert summary["heldout"]["n_items"] >= 20
+    assert set(summary["heldout"]["takers"]) == {"generalist", "add_mul"}
+    items = read_jsonl(mixed_run / "best" / "data.jsonl")
+    assert all({"input", "output", "valid"} <= set(it) for it in items)
+
+
+def test_best_generator_loads_with_peft(mixed_run, tiny_zoo):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_zoo.base_dir)
+    model = PeftModel.from_pretrained(base, mixed_run / "best" / "generator")
+    ids = torch.tensor([[1, 2, 3]])
+    assert torch.isfinite(model(ids).logits).all()
+
+
+def test_utility_recomputed_from_step_file(mixed_run):
+    """metrics.jsonl's utilities follow from data/step_NNN.jsonl (+ the dev reference) alone."""
+    cfg_weights = json.loads((mixed_run / "summary.json").read_text())["weights"]
+    reference = json.loads((mixed_run / "data" / "reference.json").read_text())
+    names = reference["takers"]
+    for row in read_jsonl(mixed_run / "metrics.jsonl"):
+        items = read_jsonl(mixed_run / "data" / f"step_{row['step']:03d}.jsonl")
+        P = max(it["particle"] for it in items) + 1
+        per = [[it for it in items if it["particle"] == p] for p in range(P)]
+        N = len(per[0])
+        S = torch.full((P, len(names), N), float("nan"))
+        R = torch.zeros(P, N)
+        valid = torch.zeros(P, N, dtype=torch.bool)
+        for p, rows in enumerate(per):
+            for n, it in enumerate(rows):
+                valid[p, n] = it["valid"]
+                if it["valid"]:
+                    R[p, n] = it["realism"]
+                    for t, name in enumerate(names):
+                        v = it["scores"][name]
+                        S[p, t, n] = math.nan if v is None else v
+        inputs = metrics.ObjectiveInputs(S, torch.isfinite(S), torch.tensor(reference["dev_means"]), R, valid)
+        comps = metrics.components(metrics.OBJECTIVES, inputs)
+        utility = metrics.utility(comps, cfg_weights, valid.float().mean(1))
+        assert utility.tolist() == pytest.approx(row["utility"], abs=1e-6)
+        for name, values in comps.items():
+            assert values.tolist() == pytest.approx(row[f"objective/{name}"], abs=1e-6)
+
+
+def test_every_objective_finishes_with_finite_utilities(tiny_zoo, tmp_path):
+    objectives = ["difficulty", "separation", "novelty", "consistency", "realism", "mixed"]
+    dswarm("-m", f"objective={','.join(objectives)}", "pso.max_steps=1", "logger=none", f"hydra.sweep.dir={tmp_path}")
+    summaries = sorted(tmp_path.rglob("summary.json"))
+    assert len(summaries) == len(objectives)
+    for path in summaries:
+        rows = read_jsonl(path.parent / "metrics.jsonl")
+        assert all(math.isfinite(u) for u in rows[0]["utility"]), path
+        assert json.loads(path.read_text())["objective"] in objectives
+
+
+def test_resume_after_stop_equals_uninterrupted(tiny_zoo, tmp_path):
+    """Stop at step 2, rerun with more steps in the same dir: same result as one run of 3 steps."""
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    dswarm("pso.max_steps=3", "logger=none", run_dir=whole)
+    dswarm("pso.max_steps=2", "logger=none", run_dir=resumed)
+    assert len(read_jsonl(resumed / "metrics.jsonl")) == 2
+    out = dswarm("pso.max_steps=3", "logger=none", run_dir=resumed)
+    assert "resuming" in out.stdout + out.stderr
+    for rel in ("summary.json", "best/data.jsonl"):
+        assert (whole / rel).read_bytes() == (resumed / rel).read_bytes(), rel
+    a, b = read_jsonl(whole / "metrics.jsonl"), read_jsonl(resumed / "metrics.jsonl")
+    assert [r["utility"] for r in a] == [r["utility"] for r in b]
+
+
+def test_sweep_and_report(tiny_zoo, tmp_path):
+    sweep = tmp_path / "sweep"
+    dswarm("-m", "pso.inertia=0.2,0.4", "pso.max_steps=1", "logger=none", f"hydra.sweep.dir={sweep}")
+    runs = sorted(p.parent for p in sweep.rglob("summary.json"))
+    assert len(runs) == 2 and runs[0] != runs[1]
+    from swarm.report import main as report
+
+    assert report([str(sweep)]) == 0
+    table = (sweep / "table.md").read_text()
+    assert "pso.inertia=0.2" in table and "pso.inertia=0.4" in table
+    assert len((sweep / "table.csv").read_text().splitlines()) == 3
+
+
+def test_wandb_offline_run_dir(tiny_zoo, tmp_path):
+    run_dir = tmp_path / "wb"
+    dswarm("pso.max_steps=1", "logger=wandb", run_dir=run_dir)
+    offline = list((run_dir / "wandb").glob("offline-run-*"))
+    assert offline, list(run_dir.rglob("*"))
+    assert list(offline[0].glob("*.wandb"))
