@@ -224,6 +224,7 @@ class LoraModel:
             max_new_tokens=max_new_tokens, do_sample=sample, num_beams=1,
             temperature=temperature if sample else None, top_p=top_p if sample else None, top_k=0 if sample else None,
             pad_token_id=tok.pad_token_id, eos_token_id=eos if eos is not None else tok.eos_token_id,
+            remove_invalid_values=True,  # a particle the swarm moved too far may give NaN/inf logits
         )
         out: list[str] = [""] * len(ids)
         starts = range(0, len(order), batch_size)

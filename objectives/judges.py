@@ -50,27 +50,32 @@ def _check_lengths(items: Sequence[Item], answers: Sequence[str]) -> None:
         raise ValueError(f"judge got {len(items)} items but {len(answers)} answers")
 
 
-class VerifierJudge:
+class _ExactJudge:
+    """A judge that checks each answer on its own: 1.0 right, 0.0 wrong, None when it cannot tell."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def check(self, item: Item, answer: str) -> float | None:
+        raise NotImplementedError
+
+    def score(self, items: Sequence[Item], answers: Sequence[str]) -> list[float | None]:
+        _check_lengths(items, answers)
+        out = [self.check(item, answer or "") for item, answer in zip(items, answers)]
+        self.failures += sum(s is None for s in out)
+        return out
+
+
+class VerifierJudge(_ExactJudge):
     """1.0 when the taker's answer equals the exact solution of the arith problem, else 0.0.
 
     An item whose input does not solve is a caller bug (invalid items are never
     judged): its score is None and it counts as a failure.
     """
 
-    def __init__(self) -> None:
-        self.failures = 0
-
-    def score(self, items: Sequence[Item], answers: Sequence[str]) -> list[float | None]:
-        _check_lengths(items, answers)
-        out: list[float | None] = []
-        for item, answer in zip(items, answers):
-            expected = solve(item.input)
-            if expected is None:
-                self.failures += 1
-                out.append(None)
-            else:
-                out.append(1.0 if parse_answer(answer or "") == expected else 0.0)
-        return out
+    def check(self, item: Item, answer: str) -> float | None:
+        expected = solve(item.input)
+        return None if expected is None else float(parse_answer(answer) == expected)
 
 
 # ---------------------------------------------------------------- reference matching
@@ -143,22 +148,11 @@ def reference_match(answer: str, reference: str) -> bool:
     return ref == ans or (bool(ref) and f" {ref} " in f" {ans} ")
 
 
-class ReferenceJudge:
+class ReferenceJudge(_ExactJudge):
     """1.0 when the answer matches ``item.output`` (``reference_match``), else 0.0; None if no output."""
 
-    def __init__(self) -> None:
-        self.failures = 0
-
-    def score(self, items: Sequence[Item], answers: Sequence[str]) -> list[float | None]:
-        _check_lengths(items, answers)
-        out: list[float | None] = []
-        for item, answer in zip(items, answers):
-            if item.output is None:
-                self.failures += 1
-                out.append(None)
-            else:
-                out.append(1.0 if reference_match(answer or "", item.output) else 0.0)
-        return out
+    def check(self, item: Item, answer: str) -> float | None:
+        return None if item.output is None else float(reference_match(answer, item.output))
 
 
 # ---------------------------------------------------------------- LLM judges
