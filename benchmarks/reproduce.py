@@ -49,11 +49,12 @@ def sweep(out: Path, methods: list[str], objectives: list[str], seeds: list[int]
         raise SystemExit("reproduce: a sweep failed; see its run dirs' dswarm.log")
 
 
-def table(out: Path) -> tuple[dict, list[str], list[str]]:
+def table(out: Path, takers: str = "heldout") -> tuple[dict, list[str], list[str]]:
+    """(method, objective) -> the final data's utilities over seeds, measured by ``takers``."""
     cells: dict[tuple[str, str], list[float]] = {}
     for path in out.rglob("summary.json"):
         s = json.loads(path.read_text())
-        cells.setdefault((s["method"], s["objective"]), []).append(s["heldout"]["utility"])
+        cells.setdefault((s["method"], s["objective"]), []).append(s[takers]["utility"])
     methods = [m for m in METHODS if any(k[0] == m for k in cells)]
     objectives = [o for o in OBJECTIVES if any(k[1] == o for k in cells)]
     return cells, methods, objectives
@@ -63,8 +64,8 @@ def stats(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def write(cells: dict, methods: list[str], objectives: list[str], report: Path) -> str:
-    report.mkdir(parents=True, exist_ok=True)
+def markdown_table(cells: dict, methods: list[str], objectives: list[str]) -> tuple[str, list[dict]]:
+    """Mean ± sd per cell, the best method of each column in bold."""
     header = "| method | " + " | ".join(objectives) + " |"
     lines = [header, "|---" * (len(objectives) + 1) + "|"]
     best = {o: max(methods, key=lambda m: stats(cells.get((m, o), [float("-inf")]))[0]) for o in objectives}
@@ -81,7 +82,14 @@ def write(cells: dict, methods: list[str], objectives: list[str], report: Path) 
             row.append(f"**{text}**" if best[o] == m else text)
             rows.append({"method": m, "objective": o, "mean": mean, "sd": sd, "n": len(values)})
         lines.append("| " + " | ".join(row) + " |")
-    markdown = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", rows
+
+
+def write(cells: dict, search_cells: dict, methods: list[str], objectives: list[str], report: Path) -> str:
+    report.mkdir(parents=True, exist_ok=True)
+    markdown, rows = markdown_table(cells, methods, objectives)
+    search, _ = markdown_table(search_cells, methods, objectives)
+    markdown += "\nThe same final datasets measured on the search takers (those the search optimized against):\n\n" + search
     (report / "table.md").write_text(markdown)
     with open(report / "table.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["method", "objective", "mean", "sd", "n"])
@@ -119,7 +127,7 @@ def main() -> int:
     if not args.reuse:
         sweep(sweep_dir, args.methods.split(","), args.objectives.split(","), [int(s) for s in args.seeds.split(",")], sizes, args.jobs)
     cells, methods, objectives = table(sweep_dir)
-    markdown = write(cells, methods, objectives, args.out)
+    markdown = write(cells, table(sweep_dir, "search_takers")[0], methods, objectives, args.out)
     print(f"\nheld-out utility, mean ± sd over seeds {args.seeds} ({' '.join(sizes)}); best per column in bold")
     print(markdown, end="")
     print(f"wrote {args.out}/table.md, table.csv, bars.png in {time.time() - started:.0f} s")

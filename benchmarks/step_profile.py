@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -159,7 +160,7 @@ def main() -> None:
         env["OMP_NUM_THREADS"] = str(args.threads)
     cmd = [sys.executable, __file__, "--child", str(out), *overrides, f"hydra.run.dir={tmp / 'run'}"]
     threads = args.threads or "torch default"
-    print(f"run: dswarm {' '.join(overrides)} (threads: {threads}; run dir {tmp / 'run'})", flush=True)
+    print(f"run: dswarm {' '.join(overrides)} (threads: {threads}; run dir {tmp / 'run'}, removed after)", flush=True)
     started = time.perf_counter()
     with open(tmp / "dswarm.out", "w") as log:
         import subprocess
@@ -184,6 +185,7 @@ def main() -> None:
         sys.exit(f"dswarm exited {proc.returncode}; see {tmp / 'dswarm.out'}")
 
     data = json.loads(out.read_text())
+    shutil.rmtree(tmp, ignore_errors=True)
     t, steps = data["totals"], data["steps"]
     total = t.pop("step total")
     forward = t.pop("  model forward", None)

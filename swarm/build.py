@@ -147,6 +147,8 @@ def load_lora_model(group: str, base: Path, adapters: list[Path], **kwargs: Any)
 def build(cfg: DictConfig) -> Setup:
     """Check the settings, load every model once, and wire the evaluator."""
     validate_weights(dict(cfg.objective.weights))
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
     dist = Dist(cpu=cfg.device == "cpu" or not torch.cuda.is_available())
     device, dtype = resolve_device(cfg.device, cfg.dtype, dist)
     task = build_task(cfg)

@@ -98,7 +98,7 @@ class Writer:
             top_p=s.top_p,
             batch_size=s.batch_size,
             seed=seed,
-            progress=self.progress,
+            progress=self.progress and n_prompts > s.prompts_per_step,  # a bar for the long final dataset only
         )
         items = []
         for ex, text in zip(shots, texts):

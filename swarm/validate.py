@@ -196,6 +196,8 @@ def validate(cfg: DictConfig) -> None:
     _int(cfg.seed, "seed")
     if cfg.device != "auto" and not (cfg.device == "cpu" or str(cfg.device).startswith("cuda")):
         raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {cfg.device!r}")
+    if cfg.threads is not None and not (isinstance(cfg.threads, int) and cfg.threads >= 1):
+        raise ConfigError(f"threads: expected null or an integer >= 1, got {cfg.threads!r}")
     if cfg.dtype not in ("auto", "float32", "bfloat16", "float16"):
         raise ConfigError(f"dtype: expected auto, float32, bfloat16 or float16, got {cfg.dtype!r}")
     check_pso(cfg.pso)

@@ -20,10 +20,6 @@ LAUNCH = ["launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"
 ARGS = ["objective=mixed", "pso.max_steps=2"]
 
 
-def files_under(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-
-
 @pytest.fixture(scope="module")
 def runs(tiny_zoo, tmp_path_factory):
     """(1-process run dir, 2-process cwd, its temp dir): the 2-process run picks its own ${now:} run dir."""
