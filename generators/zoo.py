@@ -104,7 +104,7 @@ class Recipe:
 RECIPES = {
     "default": Recipe(),
     # tiny: the base learns only addition (the fastest family), enough for distinct takers in seconds
-    "tiny": Recipe(base_steps=500, base_lr=3e-3, list_batch=2, qa_families=("add",), gen_steps=20, gen_batch=16,
+    "tiny": Recipe(base_steps=500, qa_batch=96, base_lr=3e-3, list_batch=2, qa_families=("add",), gen_steps=20, gen_batch=16,
                    taker_steps=30, taker_batch=64, eval_problems=50, eval_lists=12),
 }
 

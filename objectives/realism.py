@@ -42,6 +42,9 @@ def tokenize(text: str | None) -> list[str]:
     return _TOKEN.findall(str(text).lower())
 
 
+_MEMO_SIZE = 100_000  # distinct texts remembered before the memo starts over
+
+
 class Realism:
     """A BM25 index of real queries, built once; ``score`` many batches of texts against it."""
 
@@ -59,6 +62,7 @@ class Realism:
         self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
         self._bm25.index(docs, show_progress=False)
         self._vocab = self._bm25.vocab_dict
+        self._memo: dict[str | None, float] = {}
 
     def __repr__(self) -> str:
         return f"Realism(n_docs={self.n_docs}, top_k={self.top_k})"
@@ -84,12 +88,24 @@ class Realism:
         raw = self._bm25.get_scores_from_ids(ids)
         return np.clip(raw / self.self_score(tokens), 0.0, 1.0).astype(np.float32)
 
+    def _top_k_mean(self, text: str | None) -> float:
+        sims = self.similarities(text)
+        if not sims.any():
+            return 0.0
+        top = np.partition(sims, self.n_docs - self.top_k)[self.n_docs - self.top_k:]
+        return float(np.clip(top.mean(), 0.0, 1.0))
+
     def score(self, texts: Sequence[str | None]) -> Tensor:
-        """Mean of the top-k normalized similarities of each text, ``Tensor[len(texts)]`` in [0, 1]."""
+        """Mean of the top-k normalized similarities of each text, ``Tensor[len(texts)]`` in [0, 1].
+
+        Neighbouring particles write many of the same items, so each distinct
+        text is scored once per run (a bounded memo; the index never changes).
+        """
+        if len(self._memo) > _MEMO_SIZE:
+            self._memo.clear()
         out = np.zeros(len(texts), dtype=np.float32)
         for i, text in enumerate(texts):
-            sims = self.similarities(text)
-            if sims.any():
-                top = np.partition(sims, self.n_docs - self.top_k)[self.n_docs - self.top_k:]
-                out[i] = float(np.clip(top.mean(), 0.0, 1.0))
+            if text not in self._memo:
+                self._memo[text] = self._top_k_mean(text)
+            out[i] = self._memo[text]
         return torch.from_numpy(out)
