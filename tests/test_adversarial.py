@@ -77,14 +77,6 @@ def test_generated_slots_are_fixed_and_refilled():
 
 # ------------------------------------------------------------------ the real CLI on the tiny zoo
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from 2 intra-op threads; on a shared 2-core box they spin-wait (~8x slower)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", "1")
-        yield
-
-
 @pytest.fixture(scope="module")
 def adv_run(tiny_zoo, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("adv") / "whole"

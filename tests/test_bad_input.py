@@ -162,7 +162,6 @@ def run_cases(cases: list[Case], paths: Paths, workers: int = 3) -> dict[str, tu
 
 
 def _env_for_cases(mp: pytest.MonkeyPatch) -> None:
-    mp.setenv("OMP_NUM_THREADS", "1")
     mp.setenv("OPENAI_API_KEY", "sk-test-not-used")
     mp.delenv("DSWARM_UNSET_KEY", raising=False)
 

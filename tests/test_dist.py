@@ -25,10 +25,8 @@ def runs(tiny_zoo, tmp_path_factory):
     """(1-process run dir, 2-process cwd, its temp dir): the 2-process run picks its own ${now:} run dir."""
     root = tmp_path_factory.mktemp("dist")
     one = root / "one"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", "1")
-        dswarm(*ARGS, "logger=none", run_dir=one)
-        e = env()
+    dswarm(*ARGS, "logger=none", run_dir=one)
+    e = env()  # one thread a process, like every CLI test
     cwd, scratch = root / "cwd", root / "tmp"
     cwd.mkdir()
     scratch.mkdir()

@@ -54,7 +54,6 @@ def scenario(server: JudgeServer) -> list[str]:
 
 
 def _env(mp: pytest.MonkeyPatch) -> None:
-    mp.setenv("OMP_NUM_THREADS", "1")  # 2 shared cores: threads only contend
     mp.setenv(KEY_ENV, KEY)
     mp.setenv("NO_PROXY", "127.0.0.1,localhost")
 

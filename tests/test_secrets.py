@@ -29,7 +29,6 @@ def files_holding(root: Path, needle: bytes) -> list[str]:
 
 def test_planted_key_never_leaves_the_environment(tiny_zoo, tmp_path, monkeypatch):
     monkeypatch.setenv(KEY_ENV, KEY)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     run_dir = tmp_path / "run"
     with JudgeServer(KEY, fail_every=4) as server:  # a quarter of the requests: 500 echoing the key
