@@ -25,7 +25,7 @@ from peft.utils.save_and_load import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteria
 
-from swarm.particles import FlatSpec, copy_into, flatten, spec_of, unflatten
+from swarm.particles import FlatSpec, flatten, share_flat, spec_of, unflatten
 
 __all__ = ["LoraModel", "save_adapter", "read_adapter"]
 
@@ -141,7 +141,7 @@ class LoraModel:
             str(base_dir), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
         )
         if self.spec is None:  # no adapters: the plain base model
-            self.config, self._live = None, {}
+            self.config, self._flat = None, None
             self.model = base.to(self.device).eval()
             self.expert_vectors = torch.zeros(0, 0, device=self.device)
             return
@@ -150,13 +150,14 @@ class LoraModel:
         self.config.base_model_name_or_path = str(base_dir)  # the base actually used (exports record it)
         self.model = get_peft_model(base, self.config).to(self.device).eval()
         # PEFT's own file-key view of the live tensors; values share storage with the parameters.
-        self._live = get_peft_model_state_dict(self.model)
-        params = {p.data_ptr() for p in self.model.parameters()}
-        if any(t.data_ptr() not in params for t in self._live.values()):
+        live = get_peft_model_state_dict(self.model)
+        params = {p.data_ptr(): p for p in self.model.parameters()}
+        if any(t.data_ptr() not in params for t in live.values()):
             raise RuntimeError("PEFT state dict does not alias the live LoRA parameters; in-place load impossible")
-        if set(self._live) != set(self.spec.names):
-            diff = sorted(set(self._live) ^ set(self.spec.names))
+        if set(live) != set(self.spec.names):
+            diff = sorted(set(live) ^ set(self.spec.names))
             raise ValueError(f"adapter {adapter_dirs[0]} keys do not match the LoRA structure of {base_dir}: {diff[:3]}")
+        self._flat = share_flat({k: params[t.data_ptr()] for k, t in live.items()}, self.spec)
         self.expert_vectors = torch.stack(vectors).to(self.device)
         self.load(torch.zeros(self.spec.numel))
 
@@ -171,8 +172,12 @@ class LoraModel:
         return self.spec
 
     def load(self, vec: torch.Tensor) -> None:
-        """Make `vec` the active adapter: an in-place copy into the live LoRA tensors."""
-        copy_into(vec, self._need_lora("load"), self._live)
+        """Make `vec` the active adapter: one in-place copy into the buffer the live LoRA tensors view."""
+        spec = self._need_lora("load")
+        if vec.shape != (spec.numel,):
+            raise ValueError(f"LoraModel.load: expected a vector of {spec.numel} elements, got shape {list(vec.shape)}")
+        with torch.no_grad():
+            self._flat.copy_(vec)
 
     def export(self, vec: torch.Tensor, out_dir: str | Path) -> None:
         """Write `vec` as a PEFT adapter dir loadable by `PeftModel.from_pretrained`."""

@@ -43,6 +43,7 @@ def tokenize(text: str | None) -> list[str]:
 
 
 _MEMO_SIZE = 100_000  # distinct texts remembered before the memo starts over
+_BATCH_CELLS = 1 << 22  # text x document cells scored at once (32 MiB of float64)
 
 
 class Realism:
@@ -77,35 +78,50 @@ class Realism:
         norm = self.k1 * (1 - self.b + self.b * len(tokens) / self.avg_len)
         return sum(self._idf(t) * c / (c + norm) for t, c in tf.items())
 
-    def similarities(self, text: str | None) -> np.ndarray:
-        """Normalized similarity of one text to every corpus entry, in [0, 1], ``[n_docs]``."""
-        tokens = tokenize(text)
-        if not tokens:
-            return np.zeros(self.n_docs, dtype=np.float32)
-        ids = [self._vocab[t] for t in dict.fromkeys(tokens) if t in self._vocab]
-        if not ids:
-            return np.zeros(self.n_docs, dtype=np.float32)
-        raw = self._bm25.get_scores_from_ids(ids)
-        return np.clip(raw / self.self_score(tokens), 0.0, 1.0).astype(np.float32)
+    def similarities(self, texts: Sequence[str | None]) -> np.ndarray:
+        """Normalized similarity of each text to every corpus entry, in [0, 1], ``[len(texts), n_docs]``.
 
-    def _top_k_mean(self, text: str | None) -> float:
-        sims = self.similarities(text)
-        if not sims.any():
-            return 0.0
-        top = np.partition(sims, self.n_docs - self.top_k)[self.n_docs - self.top_k:]
-        return float(np.clip(top.mean(), 0.0, 1.0))
+        One ``bincount`` over the concatenated postings of every text's tokens
+        (cell = text x document); each cell sums only its own text's postings,
+        in token order, so a text's row does not depend on the batch it is in.
+        """
+        index = self._bm25.scores
+        indptr = index["indptr"]
+        rows, spans, norms = [], [], np.ones(len(texts))
+        for r, text in enumerate(texts):
+            tokens = tokenize(text)
+            ids = [self._vocab[t] for t in dict.fromkeys(tokens) if t in self._vocab]
+            if ids:
+                norms[r] = self.self_score(tokens)
+                for i in ids:
+                    rows.append(r)
+                    spans.append((indptr[i], indptr[i + 1]))
+        cells = np.zeros(len(texts) * self.n_docs)
+        if spans:
+            docs = np.concatenate([index["indices"][a:b] for a, b in spans])
+            weights = np.concatenate([index["data"][a:b] for a, b in spans])
+            owner = np.repeat(np.asarray(rows), [b - a for a, b in spans])
+            cells = np.bincount(owner * self.n_docs + docs, weights=weights, minlength=cells.size)
+        raw = cells.reshape(len(texts), self.n_docs)
+        return np.clip(raw / norms[:, None], 0.0, 1.0).astype(np.float32)
+
+    def _top_k_means(self, texts: Sequence[str | None]) -> list[float]:
+        sims = self.similarities(texts)
+        top = np.partition(sims, self.n_docs - self.top_k, axis=1)[:, self.n_docs - self.top_k:]
+        return np.clip(top.mean(axis=1), 0.0, 1.0).tolist()
 
     def score(self, texts: Sequence[str | None]) -> Tensor:
         """Mean of the top-k normalized similarities of each text, ``Tensor[len(texts)]`` in [0, 1].
 
         Neighbouring particles write many of the same items, so each distinct
-        text is scored once per run (a bounded memo; the index never changes).
+        text is scored once per run (a bounded memo; the index never changes);
+        the new ones are scored together, in batches of bounded memory.
         """
         if len(self._memo) > _MEMO_SIZE:
             self._memo.clear()
-        out = np.zeros(len(texts), dtype=np.float32)
-        for i, text in enumerate(texts):
-            if text not in self._memo:
-                self._memo[text] = self._top_k_mean(text)
-            out[i] = self._memo[text]
-        return torch.from_numpy(out)
+        new = [text for text in dict.fromkeys(texts) if text not in self._memo]
+        batch = max(1, _BATCH_CELLS // self.n_docs)
+        for start in range(0, len(new), batch):
+            chunk = new[start : start + batch]
+            self._memo.update(zip(chunk, self._top_k_means(chunk)))
+        return torch.tensor([self._memo[text] for text in texts], dtype=torch.float32)

@@ -43,13 +43,11 @@ def score_items(items: Sequence[Item], answer: AnswerFn, n_takers: int, judge: J
     if shown:
         shown_items = [items[i] for i in shown]
         inputs = [item.input for item in shown_items]
+        columns = torch.tensor(shown)
         for t in range(n_takers):
-            judged = judge.score(shown_items, answer(t, inputs))
-            for i, s in zip(shown, judged):
-                if s is None or not (0.0 <= s <= 1.0):
-                    missing += 1
-                else:
-                    values[t, i] = s
+            judged = [s if s is not None and 0.0 <= s <= 1.0 else None for s in judge.score(shown_items, answer(t, inputs))]
+            missing += judged.count(None)
+            values[t, columns] = torch.tensor([float("nan") if s is None else float(s) for s in judged])
     return Scores(values, valid, missing)
 
 

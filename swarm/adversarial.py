@@ -63,15 +63,6 @@ class AdversarialResult(SearchResult):
     taker_best_utility: float
 
 
-def make_pso(cfg, x0: torch.Tensor, seed: int) -> PSO:
-    p = cfg.pso
-    return PSO(
-        x0, inertia=p.inertia, cognitive=p.cognitive, social=p.social, repel=p.repel,
-        step_length=p.step_length, decay=p.decay, floor=p.floor, patience=p.patience,
-        max_steps=p.max_steps, restart_patience=p.restart_patience, restart_cooldown=p.restart_cooldown, seed=seed,
-    )
-
-
 # ------------------------------------------------------------------------------ the pool
 
 def initial_pool(dev: list[Item], size: int, seed: int) -> list[dict]:
@@ -164,8 +155,8 @@ def adversarial_swarms(ctx: RunContext) -> AdversarialResult:
     if not 0.0 <= a.replace_fraction <= 1.0:
         raise ConfigError(f"adversarial.replace_fraction: must be in [0, 1], got {a.replace_fraction}")
     slots = generated_slots(a.pool_size, round(a.replace_fraction * a.pool_size), cfg.seed + 2)
-    data = make_pso(cfg, setup.writer.model.expert_vectors, cfg.seed)
-    model = make_pso(cfg, panel.vectors, cfg.seed + 1)
+    data = PSO.from_config(setup.writer.model.expert_vectors, cfg.pso, cfg.seed)
+    model = PSO.from_config(panel.vectors, cfg.pso, cfg.seed + 1)
     taker_experts, gen_experts = panel.vectors.clone(), setup.writer.model.expert_vectors
     if ctx.state is None:
         pool = initial_pool(list(setup.task.dev), a.pool_size, cfg.seed)

@@ -1,9 +1,10 @@
 """Checkpoints: everything a run needs to resume, written atomically every step.
 
 One file, ``checkpoint/state.pt``: the optimizer's state (positions, velocities,
-bests, RNG), the step, and the run's own bookkeeping. It is written to a temp
-file and renamed, so a kill at any moment leaves either the previous complete
-checkpoint or the new one. It is read with ``weights_only=True``: a checkpoint
+bests, RNG), the step, and the run's own bookkeeping. It is serialized as the
+step ends and written (temp file, fsync, rename) on the run's background writer
+behind that step's data file, so a kill at any moment leaves either the
+previous complete checkpoint or the new one. It is read with ``weights_only=True``: a checkpoint
 can hold tensors and plain values, never code.
 """
 from __future__ import annotations
@@ -24,10 +25,16 @@ def path_of(run_dir: Path) -> Path:
     return Path(run_dir) / "checkpoint" / FILENAME
 
 
-def save(run_dir: Path, state: dict[str, Any]) -> None:
+def serialize(state: dict[str, Any]) -> bytes:
+    """The checkpoint's bytes, taken now: later in-place updates of the state's tensors do not reach them."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic_write_bytes(path_of(run_dir), buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write(run_dir: Path, data: bytes) -> None:
+    """Replace the run's checkpoint with ``data`` (from `serialize`) atomically."""
+    atomic_write_bytes(path_of(run_dir), data)
 
 
 def load(run_dir: Path) -> dict[str, Any] | None:

@@ -5,9 +5,10 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -104,5 +105,45 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def jsonl(rows: Iterable[dict]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
 def atomic_write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_text(path, jsonl(rows))
+
+
+class OrderedWriter:
+    """Runs a run's per-step writes on one background thread, in the order they were submitted.
+
+    A step's disk time (write, fsync, rename: the GIL is released) then
+    overlaps the next step's generation. One thread, first in first out: a
+    step's checkpoint never lands before that step's data file, so a kill at
+    any moment leaves the last complete checkpoint and what it needs.
+    Callers hand over finished bytes, never live tensors. A failed write is
+    raised by the next ``submit`` or by ``flush``.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dswarm-writer")
+        self._pending: list[Future] = []
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        self._raise_failures(wait=False)
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def flush(self) -> None:
+        """Wait until everything submitted is on disk; raise the first failed write."""
+        self._raise_failures(wait=True)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def _raise_failures(self, wait: bool) -> None:
+        done = self._pending if wait else [f for f in self._pending if f.done()]
+        self._pending = [f for f in self._pending if f not in done]
+        for future in done:
+            future.result()

@@ -4,8 +4,9 @@ This is the only module that knows how a set of named LoRA tensors maps onto
 the flat vectors the PSO works on. The layout is fixed by a `FlatSpec`:
 names in sorted order, each tensor's elements contiguous (row-major) at its
 offset. Flat vectors are always fp32, whatever the adapters' dtype, so the
-swarm arithmetic never rounds to bf16 between steps; `copy_into` casts on the
-way back into a live model.
+swarm arithmetic never rounds to bf16 between steps; `share_flat` puts a live
+model's LoRA tensors into one buffer of this layout (in the model's dtype), so
+loading a particle is one cast-and-copy.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["FlatSpec", "spec_of", "flatten", "unflatten", "copy_into"]
+__all__ = ["FlatSpec", "spec_of", "flatten", "unflatten", "share_flat"]
 
 
 @dataclass(frozen=True)
@@ -106,15 +107,22 @@ def unflatten(vec: torch.Tensor, spec: FlatSpec) -> dict[str, torch.Tensor]:
     }
 
 
-def copy_into(vec: torch.Tensor, spec: FlatSpec, params: Mapping[str, torch.Tensor]) -> None:
-    """Write `vec` into live model tensors in place (cast to each tensor's dtype/device).
+def share_flat(params: Mapping[str, torch.nn.Parameter], spec: FlatSpec) -> torch.Tensor:
+    """Re-seat live parameters as views of one flat buffer in `spec`'s layout; return the buffer.
 
-    This is how a particle becomes the active adapter: the model keeps its
-    parameter objects, only their values change, so no reload and no
-    re-wrapping is needed between particles.
+    This is how a particle becomes the active adapter: afterwards
+    `buffer.copy_(vec)` writes a whole particle into the model in one copy
+    (cast to the parameters' dtype). The model keeps its parameter objects and
+    their values; only their storage moves into the buffer, so nothing is
+    reloaded or re-wrapped between particles.
     """
-    _check_vec(vec, spec, "copy_into")
-    _check_keys(params, spec, "copy_into")
+    _check_keys(params, spec, "share_flat")
+    first = params[spec.names[0]]
+    if any(params[name].dtype != first.dtype or params[name].device != first.device for name in spec.names):
+        raise ValueError("share_flat: parameters differ in dtype or device; one flat buffer cannot hold them")
+    buffer = torch.empty(spec.numel, dtype=first.dtype, device=first.device)
     with torch.no_grad():
-        for name, shape, offset, size in zip(spec.names, spec.shapes, spec.offsets, spec.sizes()):
-            params[name].copy_(vec[offset : offset + size].view(shape))
+        for name, view in unflatten(buffer, spec).items():
+            view.copy_(params[name])
+            params[name].data = view
+    return buffer

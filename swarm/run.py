@@ -23,7 +23,10 @@ from swarm import checkpoint
 from swarm.build import ConfigError, Setup, build
 from swarm.errors import RunStopped
 from swarm.evaluate import Evaluation, step_seed
-from swarm.files import atomic_dir, atomic_write_json, atomic_write_jsonl, remove_all_stale_temps
+from swarm.files import (
+    OrderedWriter, atomic_dir, atomic_write_json, atomic_write_jsonl, atomic_write_text, jsonl,
+    remove_all_stale_temps,
+)
 from swarm.pso import PSO
 from swarm.tracking import Tracker, plot_utility
 
@@ -41,6 +44,7 @@ class RunContext:
     run_dir: Path
     tracker: Tracker | None  # None on non-main processes
     state: dict[str, Any] | None  # the checkpoint to resume from
+    writer: OrderedWriter  # the step files and checkpoints, written behind the next step
 
     @property
     def is_main(self) -> bool:
@@ -68,7 +72,8 @@ class RunContext:
         if not self.is_main:
             return
         if self.cfg.data.save_steps:
-            atomic_write_jsonl(self.run_dir / "data" / f"step_{step:03d}.jsonl", step_rows(ev, self.setup.takers.names))
+            text = jsonl(step_rows(ev, self.setup.takers.names))
+            self.writer.submit(atomic_write_text, self.run_dir / "data" / f"step_{step:03d}.jsonl", text)
         row = {
             "step": step,
             "utility": ev.utility.tolist(),
@@ -85,8 +90,9 @@ class RunContext:
         )
 
     def save(self, state: dict[str, Any]) -> None:
+        """Checkpoint ``state`` as it is now; the file lands behind this step's data file."""
         if self.is_main:
-            checkpoint.save(self.run_dir, state)
+            self.writer.submit(checkpoint.write, self.run_dir, checkpoint.serialize(state))
 
 
 @dataclass
@@ -102,26 +108,19 @@ def step_rows(ev: Evaluation, taker_names: list[str]) -> list[dict]:
     """One JSON line per generated item: enough to recompute every particle's utility."""
     rows = []
     for p, result in enumerate(ev.results):
-        for n, item in enumerate(result.items):
+        per_item = zip(result.scores.values.T.tolist(), result.realism.tolist())  # one conversion per particle
+        for item, (values, realism) in zip(result.items, per_item):
             row = {"particle": p, **item.to_json()}
             if item.valid:
-                values = result.scores.values[:, n].tolist()
                 row["scores"] = {t: (None if math.isnan(v) else v) for t, v in zip(taker_names, values)}
-                row["realism"] = result.realism[n].item()
+                row["realism"] = realism
             rows.append(row)
     return rows
 
 
 def data_swarms(ctx: RunContext) -> SearchResult:
     """Particle swarm optimization of the generator experts in weight space."""
-    p = ctx.cfg.pso
-    pso = PSO(
-        ctx.setup.writer.model.expert_vectors,
-        inertia=p.inertia, cognitive=p.cognitive, social=p.social, repel=p.repel,
-        step_length=p.step_length, decay=p.decay, floor=p.floor, patience=p.patience,
-        max_steps=p.max_steps, restart_patience=p.restart_patience, restart_cooldown=p.restart_cooldown,
-        seed=ctx.cfg.seed,
-    )
+    pso = PSO.from_config(ctx.setup.writer.model.expert_vectors, ctx.cfg.pso, ctx.cfg.seed)
     if ctx.state is not None:
         pso.load_state_dict(ctx.state["pso"])
     while pso.should_stop() is None:
@@ -238,7 +237,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         tracker = Tracker(run_dir, OmegaConf.to_container(cfg.logger), config, resume_step)
         if state is not None:
             log.info("resuming %s from step %d", run_dir, resume_step)
-    ctx = RunContext(cfg, setup, run_dir, tracker, state)
+    ctx = RunContext(cfg, setup, run_dir, tracker, state, OrderedWriter())
     exit_code = 1
     try:
         if adversarial:
@@ -246,10 +245,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         else:
             search = table[cfg.method.name]
         result = search(ctx)
+        ctx.writer.flush()  # the last checkpoint is on disk before summary.json says the run is done
         summary = finalize(ctx, result)
         exit_code = 0
         return summary
     finally:
-        if tracker is not None:
-            tracker.finish(exit_code)
+        try:
+            ctx.writer.close()  # a stopped run's last checkpoint too
+        finally:
+            if tracker is not None:
+                tracker.finish(exit_code)
 

@@ -65,6 +65,8 @@ def check_pso(p: Any) -> None:
     _int(p.max_steps, "pso.max_steps", 1)
     _int(p.restart_patience, "pso.restart_patience")  # <= 0: restarts off
     _int(p.restart_cooldown, "pso.restart_cooldown", 0)
+    if p.get("fused", "auto") not in ("auto", True, False):
+        raise ConfigError(f"pso.fused: must be auto, true or false, got {p.fused!r}")
 
 
 def check_weights(weights: Any) -> None:

@@ -67,6 +67,7 @@ CASES = [
     Case("pso.step_length = 0", lambda p: ["pso.step_length=0"], "pso.step_length", cli=False),
     Case("pso.max_steps = 0", lambda p: ["pso.max_steps=0"], "pso.max_steps"),
     Case("pso.patience = 0", lambda p: ["pso.patience=0"], "pso.patience", cli=False),
+    Case("pso.fused not auto/true/false", lambda p: ["pso.fused=maybe"], "pso.fused", cli=False),
     Case("fewer than 2 particles", lambda p: hf(p, p["gen0"]), "generator.adapters"),
     Case("required path not given (???)", lambda p: ["generator=hf", f"generator.adapters=[{p['gen0']},{p['gen1']}]"], "generator.base", cli=False),
     Case("generator.base does not exist", lambda p: ["generator=hf", f"generator.base={p['tmp']}/nope", f"generator.adapters=[{p['gen0']},{p['gen1']}]"], "generator.base"),

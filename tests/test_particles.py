@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from swarm.particles import FlatSpec, copy_into, flatten, spec_of, unflatten
+from swarm.particles import FlatSpec, flatten, share_flat, spec_of, unflatten
 
 
 def _lora(seed: int = 0, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
@@ -59,26 +59,28 @@ def test_unflatten_returns_views_and_flatten_writes_out():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_copy_into_live_params(dtype):
+def test_share_flat_makes_one_copy_load_a_particle(dtype):
     src = _lora(seed=1, dtype=dtype)  # bf16-representable values: the round trip is exact
     spec = spec_of(src)
-    vec = flatten(src, spec)
-    model = {k: torch.nn.Parameter(torch.zeros_like(v)) for k, v in src.items()}
-    ptrs = {k: p.data_ptr() for k, p in model.items()}
-    copy_into(vec, spec, model)
+    before = _lora(seed=3, dtype=dtype)
+    model = {k: torch.nn.Parameter(v.clone()) for k, v in before.items()}
+    ids = {k: id(p) for k, p in model.items()}
+    buffer = share_flat(model, spec)
+    assert buffer.dtype == dtype and torch.equal(buffer, flatten(before, spec).to(dtype))  # values kept
+    buffer.copy_(flatten(src, spec))  # fp32 particle -> the model's dtype, in one copy
     for k, p in model.items():
-        assert p.dtype == dtype and p.data_ptr() == ptrs[k] and p.requires_grad
+        assert id(p) == ids[k] and p.dtype == dtype and p.requires_grad
         assert torch.equal(p.detach(), src[k])
-    assert torch.equal(flatten(model, spec), vec)
+    assert torch.equal(flatten(model, spec), flatten(src, spec))
 
 
-def test_copy_into_casts_fp32_to_bf16():
+def test_share_flat_casts_fp32_to_bf16():
     t = _lora(seed=2)
     spec = spec_of(t)
-    target = {k: torch.empty_like(v, dtype=torch.bfloat16) for k, v in t.items()}
-    copy_into(flatten(t, spec), spec, target)
+    target = {k: torch.nn.Parameter(torch.empty_like(v, dtype=torch.bfloat16)) for k, v in t.items()}
+    share_flat(target, spec).copy_(flatten(t, spec))
     for k in t:
-        assert torch.equal(target[k], t[k].to(torch.bfloat16))
+        assert torch.equal(target[k].detach(), t[k].to(torch.bfloat16))
 
 
 def test_mismatch_errors_name_the_key():
@@ -92,7 +94,7 @@ def test_mismatch_errors_name_the_key():
     with pytest.raises(ValueError, match="missing.*scale"):
         flatten(missing, spec)
     with pytest.raises(ValueError, match="unexpected.*extra"):
-        copy_into(flatten(t, spec), spec, {**t, "extra": torch.zeros(1)})
+        share_flat({**t, "extra": torch.zeros(1)}, spec)
     with pytest.raises(ValueError, match="1-D vector"):
         unflatten(torch.zeros(spec.numel + 1), spec)
     with pytest.raises(ValueError, match="float32"):

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from swarm import pso as pso_module
 from swarm.pso import PSO
 
 X0 = torch.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, -1.0]])
@@ -102,11 +103,14 @@ def test_nan_and_inf_utilities_are_minus_inf():
 
 
 def _setup(pso: PSO) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Tell, then place p, x, v by hand; returns (x, v, p) before the step."""
+    """Tell, then place p, x, v by hand; returns (x, v, p) before the step.
+
+    p[1] stays X0[1]: particle 1 holds the best utility, so its personal best is g.
+    """
     pso.tell(torch.tensor([1.0, 3.0, 0.0]))  # g = X0[1], g_worst = X0[2]
     x = torch.tensor([[0.5, 0.5], [1.0, 1.0], [-2.0, 4.0]])
     v = torch.tensor([[1.0, -1.0], [0.25, 0.5], [2.0, 2.0]])
-    p = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]])
+    p = torch.tensor([[1.0, 0.0], X0[1].tolist(), [2.0, 2.0]])
     pso.x.copy_(x), pso.v.copy_(v), pso.p.copy_(p)
     return x, v, p
 
@@ -248,10 +252,30 @@ def test_state_dict_resume_is_bit_exact():
         assert getattr(orig, k) == getattr(resumed, k), k
 
 
-def test_step_updates_in_place_without_nd_allocations():
+def test_global_best_is_the_best_personal_best():
+    """g is never stored apart: after any sequence of tells it equals the best position ever told."""
+    gen = torch.Generator().manual_seed(5)
+    pso = make(x0=torch.randn(5, 3, generator=gen), restart_patience=2, restart_cooldown=1)
+    best_u, best_x = -math.inf, None
+    for _ in range(12):
+        u = torch.randint(0, 4, (5,), generator=gen).double()  # many ties
+        if u.max() > best_u:
+            best_u, best_x = u.max().item(), pso.x[int(u.argmax())].clone()
+        pso.tell(u)
+        assert pso.g_util == best_u and torch.equal(pso.g, best_x)
+        assert pso.p_util[pso.g_index].item() == best_u  # ties: the first particle to reach it
+        pso.step()
+
+
+_FUSED = [False, pytest.param(True, marks=pytest.mark.skipif(not pso_module._compiler_available(), reason="no C++ compiler"))]
+
+
+@pytest.mark.parametrize("fused", _FUSED)
+def test_step_updates_in_place_without_nd_allocations(fused):
     n, d = 4, 50_000
-    pso = make(x0=torch.randn(n, d, generator=torch.Generator().manual_seed(0)), restart_patience=1)
+    pso = make(x0=torch.randn(n, d, generator=torch.Generator().manual_seed(0)), restart_patience=1, fused=fused)
     pso.tell(torch.arange(4.0))
+    pso.step()  # a compiled update compiles here, outside the profile
     ptrs = [t.data_ptr() for t in (pso.x, pso.v, pso.p, pso.g, pso.g_worst)]
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
         pso.step()
@@ -298,3 +322,25 @@ def test_search_stays_in_affine_span_of_x0():
     off = (pso.x.double() - x0[0].double()).T
     residual = off - basis @ (basis.T @ off)
     assert residual.abs().max() < 1e-4
+
+
+@pytest.mark.skipif(not pso_module._compiler_available(), reason="torch.compile on CPU needs a C++ compiler")
+def test_fused_update_matches_the_eager_update():
+    """The compiled one-pass update and the six eager passes move the swarm the same way (to fp32 rounding)."""
+    x0 = torch.randn(5, 300, generator=torch.Generator().manual_seed(2))
+    fused, eager = make(x0=x0, fused=True, restart_patience=2), make(x0=x0, fused=False, restart_patience=2)
+    for swarm in fused, eager:
+        swarm.tell(_utility(swarm.x))
+        _run(swarm, 6)
+    for k in ("x", "v", "p", "g", "g_worst"):
+        torch.testing.assert_close(getattr(fused, k), getattr(eager, k), rtol=1e-5, atol=1e-5, msg=k)
+    assert fused.restarted.equal(eager.restarted) and fused.step_length == eager.step_length
+
+
+def test_fused_auto_compiles_only_big_cpu_swarms():
+    assert make(x0=torch.zeros(4, 1000)).fused is False
+    assert make(x0=torch.zeros(4, 1000), fused=False).fused is False
+    assert make(x0=torch.zeros(4, 1 << 20)).fused is pso_module._compiler_available()
+    assert make(x0=torch.zeros(4, 1000), fused=True).fused is True
+    with pytest.raises(ValueError, match="pso.fused must be auto, true or false"):
+        make(fused="yes")

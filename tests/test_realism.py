@@ -1,6 +1,7 @@
 """BM25 realism: tokenization, normalization into [0, 1], corner cases."""
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -67,3 +68,18 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="realism_top_k"):
         Realism(QUERIES, top_k=0)
     assert "n_docs=5" in repr(Realism(QUERIES))
+
+
+def test_batched_scores_match_bm25s_and_do_not_depend_on_the_batch():
+    """One bincount over a batch == bm25s scoring each text alone, and a text's score is the same in any batch."""
+    task = ArithTask(n_dev=30, n_test=200, seed=1)
+    r = Realism(task.realism_corpus(), top_k=3)
+    texts = [it.input for it in task.dev] + ["12 + 7", "", None, "what is 5*5", "zzz"]
+    sims = r.similarities(texts)
+    for row, text in zip(sims, texts):
+        ids = [r._vocab[t] for t in dict.fromkeys(tokenize(text)) if t in r._vocab]
+        want = np.clip(r._bm25.get_scores_from_ids(ids) / r.self_score(tokenize(text)), 0, 1) if ids else 0 * row
+        np.testing.assert_allclose(row, want, rtol=1e-5, atol=1e-6)
+    together = r.score(texts)
+    alone = torch.cat([Realism(task.realism_corpus(), top_k=3).score([t]) for t in texts])
+    assert torch.equal(together, alone)

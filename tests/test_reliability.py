@@ -38,7 +38,7 @@ from swarm import checkpoint
 from swarm.dist import Dist
 from swarm.errors import ConfigError
 from swarm.evaluate import Evaluator, ObjectiveSettings, Writer, WriterSettings
-from swarm.files import atomic_dir, atomic_write_bytes, remove_all_stale_temps
+from swarm.files import OrderedWriter, atomic_dir, atomic_write_bytes, remove_all_stale_temps
 from swarm.pso import PSO
 from swarm.tracking import Tracker, read_metrics
 from tests.cli import DSWARM, REPO, SMALL, dswarm, env, read_jsonl
@@ -245,6 +245,29 @@ def test_failed_atomic_dir_keeps_the_old_dir(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["generator"]
 
 
+def test_background_writes_land_in_order_and_failures_surface(tmp_path):
+    """Step files and checkpoints go through one FIFO thread: order kept, a failed write raised, not lost."""
+    writer = OrderedWriter()
+    order = []
+
+    def slow_write(name: str, data: bytes) -> None:
+        time.sleep(0.05 if name == "data" else 0.0)  # the first job is the slow one
+        atomic_write_bytes(tmp_path / name, data)
+        order.append(name)
+
+    writer.submit(slow_write, "data", b"step 3 items")
+    writer.submit(slow_write, "checkpoint", b"step 3 state")
+    writer.flush()
+    assert order == ["data", "checkpoint"] and (tmp_path / "checkpoint").read_bytes() == b"step 3 state"
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    writer.submit(full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        writer.close()
+
+
 def test_torn_metrics_line_is_ignored_and_dropped_on_resume(tmp_path):
     rows = [{"step": 1, "utility": [0.1]}, {"step": 2, "utility": [0.2]}]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 3, "util')
@@ -259,7 +282,7 @@ def test_unreadable_checkpoint_is_a_one_line_error_and_stale_temps_go(tmp_path):
     ck.mkdir()
     (ck / ".state.pt.abc123.tmp").write_bytes(b"half a checkpoint")
     assert checkpoint.load(tmp_path) is None and not list(ck.iterdir())
-    checkpoint.save(tmp_path, {"step": 2, "pso": {"x": torch.ones(2, 3)}})
+    checkpoint.write(tmp_path, checkpoint.serialize({"step": 2, "pso": {"x": torch.ones(2, 3)}}))
     assert checkpoint.load(tmp_path)["step"] == 2
     (ck / "state.pt").write_bytes((ck / "state.pt").read_bytes()[:100])  # torn by something other than us
     with pytest.raises(ConfigError, match="^checkpoint: .* unreadable"):
