@@ -137,7 +137,10 @@ class PSO:
         self.g_stall = 0  # tells since g improved
         if fused == "auto":  # compiling pays off only where six passes over memory cost milliseconds
             fused = dev.type == "cpu" and n * d >= _FUSE_MIN and _compiler_available()
-        self._fused: Callable[..., None] | None = torch.compile(_update, dynamic=False, fullgraph=True) if fused else None
+        self._fused: Callable[..., None] | None = None
+        if fused:
+            log.info("pso: compiled one-pass update on (compiles at the first step; pso.fused=false turns it off)")
+            self._fused = torch.compile(_update, dynamic=False, fullgraph=True)
 
     @classmethod
     def from_config(cls, x0: torch.Tensor, settings: Mapping[str, Any], seed: int) -> "PSO":
