@@ -9,6 +9,9 @@ pass of the generators and the takers, with tokenizing and decoding) and the
 judge's `score`. Everything else inside the search loop is the swarm's own
 overhead: adapter swaps, item parsing, realism (BM25), objectives, PSO,
 metrics/W&B logging, data files, the checkpoint. Target: <= 2 % of a step.
+The step's data file and checkpoint are written on a background thread while
+the next step generates; that thread's time is printed apart (it overlaps the
+step, so it is not part of the share, but it is not hidden either).
 
 --threads sets OMP_NUM_THREADS for the run (0: torch's default, one per
 core). The default, 1, is the fastest setting for the zoo's small model on a
@@ -47,9 +50,11 @@ def _child(out: Path, overrides: list[str]) -> None:
     from swarm import build as build_mod
     from swarm import run as run_mod
     from swarm.evaluate import Evaluator
+    from swarm.files import OrderedWriter
     from swarm.pso import PSO
 
     totals: dict[str, float] = defaultdict(float)
+    background = [0.0]  # seconds the writer thread spent writing
     active = [False]  # inside the search loop
 
     def timed(name, fn):
@@ -91,6 +96,19 @@ def _child(out: Path, overrides: list[str]) -> None:
         def score(self, items, answers):
             return timed("judge", self.inner.score)(items, answers)
 
+    submit = OrderedWriter.submit
+
+    def timed_submit(self, fn, *args):
+        def job(*a):
+            t = time.perf_counter()
+            try:
+                return fn(*a)
+            finally:
+                background[0] += time.perf_counter() - t
+        return submit(self, job, *args)
+
+    OrderedWriter.submit = timed_submit
+
     build_judge = build_mod.build_judge
     build_mod.build_judge = lambda *a, **k: TimedJudge(build_judge(*a, **k))
 
@@ -115,7 +133,7 @@ def _child(out: Path, overrides: list[str]) -> None:
     try:
         cli.main()
     finally:
-        out.write_text(json.dumps({"totals": totals, "steps": steps[0]}))
+        out.write_text(json.dumps({"totals": totals, "steps": steps[0], "background": background[0]}))
 
 
 # ----------------------------------------------------------------------------- parent
@@ -198,6 +216,8 @@ def main() -> None:
             print(f"  {'  of which model forward':36s} {forward:8.2f} {100 * forward / total:6.2f}%")
     other = total - sum(t.values())
     print(f"  {'other (prompts, parsing, gather, ...)':36s} {other:8.2f} {100 * other / total:6.2f}%")
+    print(f"  {'(writer thread, overlapping the step)':36s} {data['background']:8.2f} "
+          f"({1e3 * data['background'] / max(steps, 1):.1f} ms a step, not in the share)")
     overhead = 100 * (total - inside) / total
     print(f"overhead outside generate+judge: {overhead:.1f}% of the step (target <= {TARGET_OVERHEAD:.0f}%)")
     rss = usage.ru_maxrss / 1024  # KiB on Linux
