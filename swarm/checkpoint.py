@@ -2,10 +2,10 @@
 
 One file, ``checkpoint/state.pt``: the optimizer's state (positions, velocities,
 bests, RNG), the step, and the run's own bookkeeping. It is serialized as the
-step ends and written (temp file, fsync, rename) on the run's background writer
-behind that step's data file, so a kill at any moment leaves either the
-previous complete checkpoint or the new one. It is read with ``weights_only=True``: a checkpoint
-can hold tensors and plain values, never code.
+step ends and written (temp file, fsync, rename) on the run's background
+writer behind that step's data file, so a kill at any moment leaves either the
+previous complete checkpoint or the new one. It is read with
+``weights_only=True``: a checkpoint can hold tensors and plain values, never code.
 """
 from __future__ import annotations
 
