@@ -25,7 +25,7 @@ from peft.utils.save_and_load import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteria
 
-from swarm.particles import FlatSpec, flatten, share_flat, spec_of, unflatten
+from swarm.particles import FlatSpec, check_vector, flatten, share_flat, spec_of, unflatten
 
 __all__ = ["LoraModel", "save_adapter", "read_adapter"]
 
@@ -173,9 +173,7 @@ class LoraModel:
 
     def load(self, vec: torch.Tensor) -> None:
         """Make `vec` the active adapter: one in-place copy into the buffer the live LoRA tensors view."""
-        spec = self._need_lora("load")
-        if vec.shape != (spec.numel,):
-            raise ValueError(f"LoraModel.load: expected a vector of {spec.numel} elements, got shape {list(vec.shape)}")
+        check_vector(vec, self._need_lora("load"), "LoraModel.load")
         with torch.no_grad():
             self._flat.copy_(vec)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["FlatSpec", "spec_of", "flatten", "unflatten", "share_flat"]
+__all__ = ["FlatSpec", "spec_of", "check_vector", "flatten", "unflatten", "share_flat"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,8 @@ def _check_keys(tensors: Mapping[str, torch.Tensor], spec: FlatSpec, what: str) 
             raise ValueError(f"{what}: tensor {name!r} has shape {list(got)}, spec expects {list(shape)}")
 
 
-def _check_vec(vec: torch.Tensor, spec: FlatSpec, what: str) -> None:
+def check_vector(vec: torch.Tensor, spec: FlatSpec, what: str) -> None:
+    """Raise a ValueError naming ``what`` unless ``vec`` is 1-D with ``spec.numel`` elements."""
     if vec.dim() != 1 or vec.numel() != spec.numel:
         raise ValueError(f"{what}: expected a 1-D vector of {spec.numel} elements, got shape {list(vec.shape)}")
 
@@ -90,7 +91,7 @@ def flatten(
         device = tensors[spec.names[0]].device
         out = torch.empty(spec.numel, dtype=torch.float32, device=device)
     else:
-        _check_vec(out, spec, "flatten(out=)")
+        check_vector(out, spec, "flatten(out=)")
         if out.dtype != torch.float32:
             raise ValueError(f"flatten(out=): out must be float32, got {out.dtype}")
     for name, offset, size in zip(spec.names, spec.offsets, spec.sizes()):
@@ -100,7 +101,7 @@ def flatten(
 
 def unflatten(vec: torch.Tensor, spec: FlatSpec) -> dict[str, torch.Tensor]:
     """Named views into `vec` (no copy): writing to them writes to `vec`."""
-    _check_vec(vec, spec, "unflatten")
+    check_vector(vec, spec, "unflatten")
     return {
         name: vec[offset : offset + size].view(shape)
         for name, shape, offset, size in zip(spec.names, spec.shapes, spec.offsets, spec.sizes())
