@@ -24,8 +24,9 @@ settings (seeds ``seed`` and ``seed + 1``). Step s:
 The two objectives change every step (stronger takers, a harder pool), so a
 global best's remembered utility goes stale: from step 2 on each swarm also
 re-scores its incumbent global best g on the step's objective (one extra
-particle, same step seed) before it is told the new utilities, and g is
-replaced by any particle that beats it *now*. Personal bests keep their
+particle, same step seed; ``PSO.rescore_incumbent``) before it is told the
+new utilities, and g is replaced by any particle that beats it *now*, at that
+particle's current position. Personal bests keep their
 remembered utilities (they only steer). The run stops at ``pso.max_steps``,
 or when both global bests have stalled for ``pso.patience`` steps.
 
@@ -118,10 +119,6 @@ def replace_in_pool(pool: list[dict], new: list[Item], slots: list[int], step: i
 
 # ------------------------------------------------------------------------------ the loop
 
-def _finite(x: float) -> float:
-    return x if math.isfinite(x) else -math.inf
-
-
 def _pool_utility(ctx: RunContext, pool: list[dict], step: int) -> torch.Tensor:
     """Every panel taker's mean judged score on the pool [T] (NaN when nothing was scored); takers sharded."""
     scores = ctx.setup.evaluator.score_sharded(pool_items(pool))
@@ -174,7 +171,7 @@ def adversarial_swarms(ctx: RunContext) -> AdversarialResult:
         panel.vectors = torch.cat([model.x, model.g[None]]) if step > 1 else model.x.clone()
         means = _pool_utility(ctx, pool, step)
         if step > 1:
-            model.g_util = _finite(means[-1].item())
+            model.rescore_incumbent(means[-1].item())
         taker_utility = means[: model.n]
         model.tell(taker_utility)
         # 2. the data swarm against the takers just scored
@@ -183,7 +180,7 @@ def adversarial_swarms(ctx: RunContext) -> AdversarialResult:
         incumbent = None
         if step > 1:
             incumbent = ctx.evaluate(data.g[None], step).utility[0].item()
-            data.g_util = _finite(incumbent)
+            data.rescore_incumbent(incumbent)
         data.tell(ev.utility)
         if step == 1:
             initial = {"taker": model.g_index, "generator": data.g_index}

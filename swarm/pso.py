@@ -204,14 +204,17 @@ class PSO:
             raise ValueError(f"pso.tell: expected {self.n} utilities, got shape {list(u.shape)}")
         u = torch.where(torch.isfinite(u), u, -math.inf)  # garbage is never best
         first = self.steps_done == 0
+        best, worst = int(u.argmax()), int(u.argmin())
+        new_g = first or u[best].item() > self.g_util
         improved = torch.ones_like(self._restarted) if first else u > self._p_util
+        if new_g:  # g is the row p[best], so p[best] takes x[best] even below a stale remembered p_util
+            improved[best] = True
         for i in improved.nonzero().flatten().tolist():
             self._p[i].copy_(self._x[i])
         self._p_util = torch.where(improved, u, self._p_util)
         self._stall = torch.where(improved, 0, self._stall + 1)
 
-        best, worst = int(u.argmax()), int(u.argmin())
-        if first or u[best].item() > self.g_util:  # then p[best] was just set to x[best]
+        if new_g:
             self.g_util, self.g_index, self.g_stall = u[best].item(), best, 0
         else:
             self.g_stall += 1
@@ -221,6 +224,20 @@ class PSO:
         if first:
             self.initial_best = self.g_util
         self.steps_done += 1
+
+    def rescore_incumbent(self, utility: float) -> None:
+        """Replace g's remembered utility by its score on the objective as it is now.
+
+        For objectives that move between tells (Adversarial Swarms): the next
+        tell() then makes g any particle that beats the incumbent *now*. g is the
+        row p[g_index], so that row's personal-best utility takes the new value
+        too, and (g, g_util) stays one measured pair. NaN/inf count as -inf.
+        """
+        if self.g_index < 0:
+            raise RuntimeError("pso.rescore_incumbent: no utilities told yet, so there is no incumbent")
+        value = float(utility) if math.isfinite(float(utility)) else -math.inf
+        self.g_util = value
+        self._p_util[self.g_index] = value
 
     def _coefficients(self) -> torch.Tensor:
         """[n, 4] normalized (inertia, r_c*cognitive, r_s*social, r_r*repel).

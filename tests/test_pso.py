@@ -344,3 +344,36 @@ def test_fused_auto_compiles_only_big_cpu_swarms():
     assert make(x0=torch.zeros(4, 1000), fused=True).fused is True
     with pytest.raises(ValueError, match="pso.fused must be auto, true or false"):
         make(fused="yes")
+
+
+def test_rescored_incumbent_keeps_g_and_g_util_one_pair():
+    """Adversarial Swarms re-scores g on a moved objective; a particle that beats it now becomes g
+    with *its current position*, not an older personal best that carried another utility."""
+    pso = make()
+    pso.tell(torch.tensor([1.0, 5.0, 0.0]))  # g = particle 1
+    pso.step()
+    x_now = pso.x.clone()
+    assert not torch.equal(x_now[0], pso.p[0])
+    pso.rescore_incumbent(0.2)  # the incumbent re-scored lower on the new objective
+    assert pso.g_util == 0.2 and pso.p_util[1].item() == 0.2
+    pso.tell(torch.tensor([0.5, 0.1, 0.0]))  # particle 0 beats 0.2 now, yet its personal best (1.0) is older
+    assert pso.g_util == 0.5
+    assert torch.equal(pso.g, x_now[0]), f"g {pso.g.tolist()} is not the position told 0.5 ({x_now[0].tolist()})"
+    assert pso.p_util[pso.g_index].item() == pso.g_util
+
+
+def test_rescored_incumbent_stays_g_unless_beaten_now():
+    pso = make()
+    pso.tell(torch.tensor([1.0, 5.0, 0.0]))
+    g = pso.g.clone()
+    pso.step()
+    pso.rescore_incumbent(float("nan"))  # garbage is never best: any finite utility beats it
+    assert pso.g_util == -math.inf
+    pso.rescore_incumbent(0.7)
+    pso.tell(torch.tensor([0.5, 0.6, 0.0]))  # nobody beats 0.7 now
+    assert (pso.g_index, pso.g_util, pso.g_stall) == (1, 0.7, 1) and torch.equal(pso.g, g)
+
+
+def test_rescore_before_any_tell_is_an_error():
+    with pytest.raises(RuntimeError, match="no incumbent"):
+        make().rescore_incumbent(1.0)
