@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from swarm.particles import flatten, spec_of
+from generators.particles import flatten, spec_of
 from swarm.pso import PSO
 
 # gemma-2-9b attention: hidden 3584, 42 layers, q out 16×256, k/v out 8×256, o in 16×256.

@@ -3,7 +3,7 @@
 `LoraModel` loads a causal LM once, wraps it once with PEFT using the first
 adapter's `LoraConfig`, and reads every adapter directory (safetensors only)
 into a row of `expert_vectors`. A swarm particle is a flat fp32 vector in the
-layout of `spec` (swarm/particles.py); `load(vec)` copies it into the live
+layout of `spec` (generators/particles.py); `load(vec)` copies it into the live
 LoRA tensors without reloading or re-wrapping anything, and `generate` runs
 left-padded batched decoding with whatever particle is loaded. The zero
 vector is the base model exactly (every LoRA B is zero).
@@ -25,7 +25,7 @@ from peft.utils.save_and_load import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteria
 
-from swarm.particles import FlatSpec, check_vector, flatten, share_flat, spec_of, unflatten
+from generators.particles import FlatSpec, check_vector, flatten, share_flat, spec_of, unflatten
 
 __all__ = ["LoraModel", "save_adapter", "read_adapter"]
 

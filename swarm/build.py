@@ -15,13 +15,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from generators.experts import LoraModel
 from generators.takers import AnswerSettings, TakerPanel
+from generators.writer import Writer, WriterSettings
 from objectives.judges import Judge, make_judge
 from objectives.metrics import validate_weights
 from objectives.realism import Realism
 from objectives.tasks import Task
 from swarm.dist import Dist
 from swarm.errors import ConfigError, first_line
-from swarm.evaluate import Evaluator, ObjectiveSettings, Writer, WriterSettings
+from swarm.evaluate import Evaluator, ObjectiveSettings
 
 
 @dataclass

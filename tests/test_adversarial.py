@@ -107,7 +107,7 @@ def test_adversarial_run_writes_contract(adv_run, tiny_zoo):
 
 def test_pool_and_best_taker_are_checkpointed(adv_run, tiny_zoo):
     from generators.experts import read_adapter
-    from swarm.particles import flatten, spec_of
+    from generators.particles import flatten, spec_of
 
     state = torch.load(adv_run / "checkpoint" / "state.pt", weights_only=True)
     assert state["adversarial"] and state["step"] == 3

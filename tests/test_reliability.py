@@ -31,13 +31,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from generators.writer import Writer, WriterSettings
 from objectives.arith import ArithTask, format_answer, solve
 from objectives.judges import VerifierJudge
 from objectives.realism import Realism
 from swarm import checkpoint
 from swarm.dist import Dist
 from swarm.errors import ConfigError
-from swarm.evaluate import Evaluator, ObjectiveSettings, Writer, WriterSettings
+from swarm.evaluate import Evaluator, ObjectiveSettings
 from swarm.files import OrderedWriter, atomic_dir, atomic_write_bytes, remove_all_stale_temps
 from swarm.pso import PSO
 from swarm.tracking import Tracker, read_metrics
