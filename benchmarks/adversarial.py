@@ -1,91 +1,161 @@
-"""Adversarial Swarms on the embedded task: does co-evolution give a stronger taker and harder data?
+"""Adversarial Swarms against its controls: does training on the hardest generated data help the takers?
 
-Usage: python benchmarks/adversarial.py [--seeds 0 1 2] [--steps 30] [--threads 1] [--out DIR] [OVERRIDE ...]
+Usage: python benchmarks/adversarial.py [--seeds 0 1 2 3 4] [--steps 10] [--jobs 2] [--out DIR] [OVERRIDE ...]
+       python benchmarks/adversarial.py --reuse     # only rebuild the table from the run dirs
 
-One Hydra sweep (`dswarm -m seed=...  adversarial=on`) on the default zoo,
-one run dir per seed under --out (rerunning resumes). For each seed it prints
-  - the test-set score of the initial best taker vs the adversarially trained taker (best/taker/),
-  - both takers' scores on the final generated data (best/data.jsonl),
-  - the difficulty (1 - best held-out taker's mean; held-out takers take part in
-    neither swarm) of the initial best generator's data vs the final data,
-then the means over seeds; the table also goes to DIR/table.md. Extra
-OVERRIDEs (e.g. adversarial.pool_size=32) are passed to every run.
+Three arms, the same seeds, steps, pool and evaluation budget (one `dswarm -m seed=...`
+sweep each, `adversarial=on`, the default zoo):
+  adversarial   the takers' pool gets the hardest confirmed generated items (adversarial.feed=hardest)
+  random_feed   control (b): random confirmed generated items instead (adversarial.feed=random)
+  no_generated  control (a): the takers never see generated data (adversarial.replace_fraction=0)
+Each arm's best taker (best/taker/) is scored on
+  - test: the task's held-out test set (the same 200 items in every arm);
+  - generated: for each seed, the union of the three arms' final datasets (best/data.jsonl),
+    less every item any arm generated during its search (data/step_*.jsonl) or that is a dev
+    item: generated data no taker of any arm was ever scored on; answers verified.
+It prints each arm's mean and the paired per-seed differences adversarial − control with
+a bootstrap 95% CI (swarm/stats.py); a win counts only where the CI excludes 0. The table
+also goes to DIR/table.md. Budget: 3 arms x 5 seeds x 10 steps with --jobs 2, sized for
+~15 min on 2 shared cores (the time taken is printed).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
+from swarm.build import build_task, taker_dirs
+from swarm.stats import paired_difference
+
 REPO = Path(__file__).resolve().parents[1]
+
 DSWARM = Path(sys.executable).parent / "dswarm"
-
-COLUMNS = [
-    ("seed", "seed"),
-    ("steps", "steps"),
-    ("taker", "initial taker"),
-    ("test_init", "test: initial taker"),
-    ("test_adv", "test: adversarial taker"),
-    ("gen_init", "final data: initial taker"),
-    ("gen_adv", "final data: adversarial taker"),
-    ("diff_init", "difficulty: initial generator"),
-    ("diff_adv", "difficulty: final data"),
-]
+ARMS = {
+    "adversarial": ["adversarial.feed=hardest"],
+    "random_feed": ["adversarial.feed=random"],
+    "no_generated": ["adversarial.replace_fraction=0"],
+}
+CONTROLS = ("random_feed", "no_generated")
 
 
-def row_of(summary: dict) -> dict:
-    adv = summary["adversarial"]
-    return {
-        "seed": summary["seed"], "steps": f"{summary['steps']} ({summary['stop_reason']})", "taker": adv["initial_taker"],
-        "test_init": adv["test"]["initial_taker"], "test_adv": adv["test"]["best_taker"],
-        "gen_init": adv["generated"]["initial_taker"], "gen_adv": adv["generated"]["best_taker"],
-        "diff_init": adv["difficulty"]["initial_generator"], "diff_adv": adv["difficulty"]["best_generator"],
-    }
+def sweep(out: Path, seeds: list[int], settings: list[str], jobs: int, threads: int) -> None:
+    """One `dswarm -m` sweep per arm, ``jobs`` at a time."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    pending, running = list(ARMS.items()), []
+    while pending or running:
+        while pending and len(running) < jobs:
+            arm, extra = pending.pop(0)
+            cmd = [str(DSWARM), "-m", f"seed={','.join(map(str, seeds))}", "adversarial=on", "logger=none", "progress=false",
+                   *settings, *extra, f"hydra.sweep.dir={out / arm}", "hydra.sweep.subdir=seed_${seed}"]
+            print("$", " ".join(cmd), flush=True)
+            running.append((arm, subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL)))
+        arm, proc = running.pop(0)
+        if proc.wait() != 0:
+            raise SystemExit(f"adversarial benchmark: the {arm} sweep failed; see {out / arm}/seed_*/dswarm.log")
 
 
-def fmt(value) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else ("n/a" if value is None else str(value))
+def heldout_generated(runs: dict[str, Path], dev: set[str]) -> list:
+    """The union of the arms' final datasets, less anything generated during any search and the dev items."""
+    from objectives.tasks import Item
+
+    seen = set(dev)
+    for run in runs.values():
+        for path in (run / "data").glob("step_*.jsonl"):
+            seen.update(json.loads(line)["input"] for line in path.read_text().splitlines())
+    items: dict[str, Item] = {}
+    for run in runs.values():
+        for line in (run / "best" / "data.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            if row["valid"] and row["output"] is not None and row["input"] not in seen:
+                items.setdefault(row["input"], Item(row["input"], row["output"], True))
+    return list(items.values())
 
 
-def table(rows: list[dict]) -> str:
-    numeric = [k for k, _ in COLUMNS if all(isinstance(r[k], float) for r in rows)]
-    mean = {k: sum(r[k] for r in rows) / len(rows) for k in numeric}
-    lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for r in [*rows, {"seed": "**mean**", **mean}]:
-        lines.append("| " + " | ".join(fmt(r.get(k, "")) for k, _ in COLUMNS) + " |")
+def score_takers(runs: dict[str, Path], items: list, cfg, task) -> dict[str, float]:
+    """Mean verified score of each arm's best taker (and the initial taker) on ``items``."""
+    from generators.experts import LoraModel
+    from generators.takers import AnswerSettings, TakerPanel
+    from objectives.judges import VerifierJudge
+    from objectives.scores import score_items
+
+    first = next(iter(runs.values()))
+    base, search, _ = taker_dirs(cfg, task)
+    initial = json.loads((first / "summary.json").read_text())["adversarial"]["initial_taker"]
+    names = [*runs, "initial_taker"]
+    dirs = [runs[a] / "best" / "taker" for a in runs] + [next(d for d in search if d.name == initial)]
+    t = cfg.taker
+    model = LoraModel(base, dirs)
+    panel = TakerPanel(model, model.expert_vectors, names, AnswerSettings(t.template, t.max_new_tokens, t.stop, t.batch_size))
+    scores = score_items(items, panel.answer, len(panel), VerifierJudge())
+    return {n: scores.values[i].nanmean().item() for i, n in enumerate(names)}
+
+
+def collect(out: Path, seeds: list[int]) -> dict[str, dict[str, dict[int, float]]]:
+    """metric -> arm -> seed -> the best taker's mean score."""
+    result: dict[str, dict[str, dict[int, float]]] = {"test": {}, "generated": {}, "n_generated": {}}
+    for seed in seeds:
+        runs = {arm: out / arm / f"seed_{seed}" for arm in ARMS}
+        for arm, run in runs.items():
+            adv = json.loads((run / "summary.json").read_text())["adversarial"]
+            result["test"].setdefault(arm, {})[seed] = adv["test"]["best_taker"]
+            result["test"].setdefault("initial_taker", {})[seed] = adv["test"]["initial_taker"]
+        cfg = OmegaConf.load(runs["adversarial"] / ".hydra" / "config.yaml")
+        task = build_task(cfg)
+        items = heldout_generated(runs, {it.input for it in task.dev})
+        for name, value in score_takers(runs, items, cfg, task).items():
+            result["generated"].setdefault(name, {})[seed] = value
+        result["n_generated"].setdefault("items", {})[seed] = len(items)
+    return result
+
+
+def table(result: dict, seeds: list[int]) -> str:
+    lines = ["| taker | test (mean over seeds) | held-out generated (mean over seeds) |", "|---|---|---|"]
+    mean = lambda d: sum(d.values()) / len(d)  # noqa: E731
+    for name in [*ARMS, "initial_taker"]:
+        lines.append(f"| {name} | {mean(result['test'][name]):.3f} | {mean(result['generated'][name]):.3f} |")
+    lines += ["", f"Paired differences over seeds {seeds} (mean [bootstrap 95% CI]); **win**/**loss** only where the CI excludes 0:", "",
+              "| comparison | test | held-out generated |", "|---|---|---|"]
+    for control in (*CONTROLS, "initial_taker"):
+        cells = []
+        for metric in ("test", "generated"):
+            d = paired_difference(result[metric]["adversarial"], result[metric][control])
+            verdict = (" **win**" if d.mean > 0 else " **loss**") if d.significant else " (no difference shown)"
+            cells.append(d.format() + verdict)
+        lines.append(f"| adversarial − {control} | {cells[0]} | {cells[1]} |")
+    sizes = result["n_generated"]["items"]
+    lines += ["", f"held-out generated items per seed: {', '.join(str(sizes[s]) for s in seeds)}"]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=30, help="pso.max_steps (both swarms)")
-    ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS: the zoo's tiny models run best on one")
-    ap.add_argument("--out", type=Path, default=REPO / "outputs" / "benchmarks" / "adversarial")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--steps", type=int, default=10, help="pso.max_steps (both swarms, every arm)")
+    ap.add_argument("--jobs", type=int, default=2, help="arms run side by side (one thread each)")
+    ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of each run")
+    ap.add_argument("--out", type=Path, default=REPO / "outputs" / "benchmarks" / "adversarial_controls")
+    ap.add_argument("--reuse", action="store_true", help="only rebuild the table from existing run dirs")
     ap.add_argument("overrides", nargs="*", help="extra dswarm overrides for every run")
     args = ap.parse_args(argv)
+    if len(args.seeds) < 5:
+        print("note: fewer than 5 seeds; the CIs will be wide", file=sys.stderr)
     settings = [f"pso.max_steps={args.steps}", *args.overrides]
-    sweep = args.out / re.sub(r"[^A-Za-z0-9_.-]+", "_", "_".join(settings).replace("=", "-"))  # Hydra-safe name
-    cmd = [
-        str(DSWARM), "-m", f"seed={','.join(map(str, args.seeds))}", "adversarial=on", "logger=none", "progress=false",
-        *settings, f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=seed_${seed}",
-    ]
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    print("$", " ".join(cmd), flush=True)
     started = time.time()
-    subprocess.run(cmd, cwd=REPO, env=env, check=True)
+    if not args.reuse:
+        sweep(args.out, args.seeds, settings, args.jobs, args.threads)
+    result = collect(args.out, args.seeds)
+    text = table(result, args.seeds)
     seconds = time.time() - started
-    rows = [row_of(json.loads((sweep / f"seed_{s}" / "summary.json").read_text())) for s in args.seeds]
-    text = table(rows)
-    (sweep / "table.md").write_text(text + "\n")
-    print(f"\nAdversarial Swarms, default zoo, {len(rows)} seeds, {' '.join(settings)} ({seconds:.0f} s)")
-    print("test: mean judged score on the task's test set; final data: on best/data.jsonl;")
-    print("difficulty: 1 - the best held-out taker's mean (held-out takers are in neither swarm)\n")
+    header = (f"Adversarial Swarms vs controls, seeds {args.seeds}, {' '.join(settings)}, "
+              f"{len(ARMS)} arms x {len(args.seeds)} seeds, --jobs {args.jobs} ({seconds:.0f} s; budget ~15 min idle 2-core)")
+    (args.out / "table.md").write_text(header + "\n\n" + text + "\n")
+    print("\n" + header + "\n")
     print(text)
     return 0
 

@@ -1,6 +1,8 @@
 """Adversarial Swarms: a data swarm and a model swarm of test takers that co-evolve.
 
 Usage: dswarm adversarial=on [adversarial.pool_size=64 adversarial.replace_fraction=0.2] pso.max_steps=10
+       dswarm adversarial=on adversarial.replace_fraction=0     # control: the takers never see generated data
+       dswarm adversarial=on adversarial.feed=random            # control: random generated items, not the hardest
 
 Both swarms run on the same PSO engine (swarm/pso.py) with the same ``pso``
 settings (seeds ``seed`` and ``seed + 1``). Step s:
@@ -14,8 +16,11 @@ settings (seeds ``seed`` and ``seed + 1``). Step s:
    utility is 1 − the strongest current taker's mean score;
 3. the pool: a fixed, seeded choice of ``round(replace_fraction · pool_size)``
    pool slots takes the step's hardest new valid items with their answers
-   (Item.output: verified for arith) — hardest = lowest mean score of the
-   current takers — giving P_{s+1}. The other slots keep their dev items, so
+   — hardest = lowest mean score of the current takers (``feed=hardest``;
+   ``feed=random``: a seeded random choice of the same candidates, a
+   control) — giving P_{s+1}. Only items whose answer the judge confirms
+   (:func:`confirmed`: the verifier recomputes it) enter: the hardest items
+   are otherwise mostly those whose generated answer is wrong. The other slots keep their dev items, so
    the takers' objective stays anchored to the task: (1 − f)·dev + f·the
    newest adversarial data (replacing random slots instead would let the
    pool drift to all-generated items that every taker fails);
@@ -45,10 +50,12 @@ import torch
 
 from generators.takers import TakerPanel
 from objectives import metrics
+from objectives.arith import solve
+from objectives.judges import Judge, VerifierJudge
 from objectives.tasks import Item
 from swarm.build import ConfigError
 from swarm.errors import RunStopped
-from swarm.evaluate import Evaluation
+from swarm.evaluate import Evaluation, step_seed
 from swarm.files import atomic_dir
 from swarm.pso import PSO
 from swarm.run import RunContext, SearchResult, evaluation_summary
@@ -76,11 +83,14 @@ def pool_items(pool: list[dict]) -> list[Item]:
     return [Item(r["input"], r["output"], r["valid"]) for r in pool]
 
 
-def hardest_items(ev: Evaluation, exclude: set[str], k: int) -> list[Item]:
-    """The ``k`` hardest new valid items with an answer: lowest mean taker score first.
+FEEDS = ("hardest", "random")
 
-    Ties go to the item of the higher-utility particle, then to generation order;
-    inputs already in ``exclude`` (the pool) and repeats are skipped.
+
+def _candidates(ev: Evaluation, exclude: set[str]) -> list[tuple[float, float, int, int, Item]]:
+    """Every new valid item with an answer, once: (mean taker score, -particle utility, particle, index, item).
+
+    Sorted hardest first (lowest mean score; ties to the higher-utility particle, then generation order);
+    inputs already in ``exclude`` (the pool) are skipped, a repeated input keeps its first (hardest) copy.
     """
     ranked = []
     for p, result in enumerate(ev.results):
@@ -92,14 +102,51 @@ def hardest_items(ev: Evaluation, exclude: set[str], k: int) -> list[Item]:
             if scores.numel():
                 ranked.append((scores.mean().item(), -ev.utility[p].item(), p, n, item))
     ranked.sort(key=lambda r: r[:4])
-    chosen, seen = [], set()
-    for *_, item in ranked:
-        if item.input not in seen:
-            seen.add(item.input)
-            chosen.append(item)
+    seen: set[str] = set()
+    return [r for r in ranked if not (r[4].input in seen or seen.add(r[4].input))]
+
+
+def confirmed(judge: Judge, items: list[Item]) -> list[bool]:
+    """Whether the judge confirms each item's own answer.
+
+    The verifier recomputes the answer; any other judge scores the item's answer
+    as a taker's, with no reference shown, and only a full score counts (an LLM
+    judge's 10). The reference judge then has nothing to compare with and
+    confirms nothing: a generated answer no judge can check may be wrong, and
+    the takers must not be trained toward it.
+    """
+    if not items:
+        return []
+    if isinstance(judge, VerifierJudge):
+        return [it.output is not None and solve(it.input) is not None and it.output.strip() == str(solve(it.input))
+                for it in items]
+    scores = judge.score([Item(it.input, None, True) for it in items], [it.output or "" for it in items])
+    return [s is not None and s >= 1.0 for s in scores]
+
+
+def pick_items(ev: Evaluation, exclude: set[str], k: int, judge: Judge, feed: str = "hardest",
+               seed: int = 0) -> list[Item]:
+    """Up to ``k`` new items for the takers' pool, each with an answer the judge confirms.
+
+    ``feed="hardest"``: lowest mean score of the current takers first (`_candidates`);
+    ``feed="random"`` (a control): a seeded uniform order of the same candidates.
+    Candidates are confirmed in that order, ``k`` at a time, until ``k`` pass.
+    """
+    if feed not in FEEDS:
+        raise ValueError(f"feed must be one of {FEEDS}, got {feed!r}")
+    if k <= 0:
+        return []
+    items = [r[4] for r in _candidates(ev, exclude)]
+    if feed == "random":
+        order = torch.randperm(len(items), generator=torch.Generator().manual_seed(seed)).tolist()
+        items = [items[i] for i in order]
+    chosen: list[Item] = []
+    for start in range(0, len(items), k):
         if len(chosen) == k:
             break
-    return chosen
+        batch = items[start : start + k]
+        chosen.extend(it for it, ok in zip(batch, confirmed(judge, batch)) if ok)
+    return chosen[:k]
 
 
 def generated_slots(size: int, k: int, seed: int) -> list[int]:
@@ -151,6 +198,8 @@ def adversarial_swarms(ctx: RunContext) -> AdversarialResult:
         raise ConfigError(f"adversarial.pool_size: must be in [1, {len(setup.task.dev)}] (the task's dev items), got {a.pool_size}")
     if not 0.0 <= a.replace_fraction <= 1.0:
         raise ConfigError(f"adversarial.replace_fraction: must be in [0, 1], got {a.replace_fraction}")
+    if a.feed not in FEEDS:
+        raise ConfigError(f"adversarial.feed: must be one of {', '.join(FEEDS)}, got {a.feed!r}")
     slots = generated_slots(a.pool_size, round(a.replace_fraction * a.pool_size), cfg.seed + 2)
     data = PSO.from_config(setup.writer.model.expert_vectors, cfg.pso, cfg.seed)
     model = PSO.from_config(panel.vectors, cfg.pso, cfg.seed + 1)
@@ -185,7 +234,7 @@ def adversarial_swarms(ctx: RunContext) -> AdversarialResult:
         if step == 1:
             initial = {"taker": model.g_index, "generator": data.g_index}
         # 3. the pool P_{s+1}
-        new = hardest_items(ev, {r["input"] for r in pool}, len(slots))
+        new = pick_items(ev, {r["input"] for r in pool}, len(slots), setup.judge, a.feed, step_seed(cfg.seed + 2, step))
         pool = replace_in_pool(pool, new, slots, step)
         extra = {
             "best": data.g_util, "worst": data.worst_util, "step_length": data.step_length,

@@ -9,7 +9,8 @@ import torch
 from objectives.arith import solve
 from objectives.scores import Scores
 from objectives.tasks import Item
-from swarm.adversarial import generated_slots, hardest_items, initial_pool, replace_in_pool
+from objectives.judges import HFLLMJudge, ReferenceJudge, VerifierJudge
+from swarm.adversarial import confirmed, generated_slots, initial_pool, pick_items, replace_in_pool
 from swarm.evaluate import Evaluation, ParticleResult
 from tests.cli import dswarm, read_jsonl
 
@@ -35,15 +36,25 @@ def test_initial_pool_is_seeded_sample_of_dev():
     assert {r["input"] for r in a} <= {it.input for it in dev}
 
 
-def _evaluation(rows: list[list[tuple[str, list[float]]]], utility: list[float]) -> Evaluation:
-    """Particles' items with their takers' scores (NaN scores: invalid item)."""
+def _evaluation(rows: list[list[tuple]], utility: list[float]) -> Evaluation:
+    """Particles' items with their takers' scores (NaN scores: invalid item).
+
+    An item is (text, scores) with its verified arith answer, or (text, scores, output)
+    with the answer a generator wrote (possibly wrong), as task=json items carry."""
     results = []
     for items in rows:
-        values = torch.tensor([s for _, s in items], dtype=torch.float32).T
-        parsed = [Item(text, None if solve(text) is None else str(solve(text)), solve(text) is not None) for text, _ in items]
+        values = torch.tensor([r[1] for r in items], dtype=torch.float32).T
+        parsed = []
+        for text, _, *written in items:
+            answer = solve(text)
+            parsed.append(Item(text, written[0] if written else (None if answer is None else str(answer)), answer is not None))
         results.append(ParticleResult(parsed, Scores(values, torch.tensor([it.valid for it in parsed]), 0), torch.zeros(len(items))))
     u = torch.tensor(utility)
     return Evaluation(results, {}, u, torch.ones_like(u))
+
+
+def _inputs(items: list[Item]) -> list[str]:
+    return [it.input for it in items]
 
 
 def test_hardest_items_ranks_by_score_then_particle_utility():
@@ -55,11 +66,43 @@ def test_hardest_items_ranks_by_score_then_particle_utility():
         ],
         utility=[0.2, 0.9],
     )
+    judge = VerifierJudge()
     # 4+4 and 2+2 both score 0: particle 1 has the higher utility, so 4+4 first; 2+2 only once.
-    assert [it.input for it in hardest_items(ev, set(), 3)] == ["4+4", "2+2", "5+5"]
-    assert [it.input for it in hardest_items(ev, {"4+4"}, 2)] == ["2+2", "5+5"]
-    assert all(it.output == str(solve(it.input)) for it in hardest_items(ev, set(), 10))
-    assert "bad" not in [it.input for it in hardest_items(ev, set(), 10)]
+    assert _inputs(pick_items(ev, set(), 3, judge)) == ["4+4", "2+2", "5+5"]
+    assert _inputs(pick_items(ev, {"4+4"}, 2, judge)) == ["2+2", "5+5"]
+    assert all(it.output == str(solve(it.input)) for it in pick_items(ev, set(), 10, judge))
+    assert "bad" not in _inputs(pick_items(ev, set(), 10, judge))
+    assert pick_items(ev, set(), 0, judge) == []  # replace_fraction=0: no slot, no item
+
+
+# Generated answers as a json task carries them: the two hardest are wrong (every taker "fails" them).
+WRONG_FIRST = _evaluation([[("2+2", [0.0, 0.0], "5"), ("3+3", [0.0, 0.0], "7"), ("4+4", [0.5, 0.0], "8"),
+                            ("1+1", [1.0, 1.0], "2")]], utility=[0.5])
+
+
+def test_only_answers_the_judge_confirms_enter_the_pool():
+    """Today's bug: the hardest items were those with a wrong generated answer (2+2=5, 3+3=7)."""
+    assert _inputs(pick_items(WRONG_FIRST, set(), 2, VerifierJudge())) == ["4+4", "1+1"]
+    # judge=reference compares with the generated answer itself: it can confirm none of them.
+    assert pick_items(WRONG_FIRST, set(), 2, ReferenceJudge()) == []
+    # an LLM judge rates each generated answer with no reference shown; only a 10 confirms.
+    llm = HFLLMJudge(lambda prompts: ["10" if "Answer: 8" in p or "Answer: 2\n" in p else "4" for p in prompts])
+    assert _inputs(pick_items(WRONG_FIRST, set(), 2, llm)) == ["4+4", "1+1"]
+    assert confirmed(VerifierJudge(), [Item("6*7", "42", True), Item("6*7", "41", True)]) == [True, False]
+
+
+def test_random_feed_is_a_seeded_choice_of_the_same_candidates():
+    ev = _evaluation([[(f"{i}+{i}", [i / 10, 0.0]) for i in range(10)]], utility=[0.5])
+    judge = VerifierJudge()
+    hardest = _inputs(pick_items(ev, set(), 3, judge))
+    assert hardest == ["0+0", "1+1", "2+2"]
+    a, b = (_inputs(pick_items(ev, set(), 3, judge, "random", seed=s)) for s in (4, 4))
+    assert a == b and len(set(a)) == 3 and set(a) <= {f"{i}+{i}" for i in range(10)}
+    draws = {tuple(_inputs(pick_items(ev, set(), 3, judge, "random", seed=s))) for s in range(6)}
+    assert len(draws) > 1 and draws != {tuple(hardest)}
+    assert _inputs(pick_items(WRONG_FIRST, set(), 4, judge, "random", seed=0)) in (["4+4", "1+1"], ["1+1", "4+4"])
+    with pytest.raises(ValueError, match="feed"):
+        pick_items(ev, set(), 3, judge, "easiest")
 
 
 def test_generated_slots_are_fixed_and_refilled():
@@ -135,3 +178,20 @@ def test_adversarial_resume_equals_uninterrupted(adv_run, tmp_path):
 def test_adversarial_needs_data_swarms(tmp_path):
     out = dswarm("adversarial=on", "method=best_expert", "logger=none", run_dir=tmp_path / "x", check=False)
     assert out.returncode == 2 and "method=data_swarms" in out.stderr
+
+
+@pytest.mark.parametrize("control, generated", [("adversarial.replace_fraction=0", 0), ("adversarial.feed=random", 2)])
+def test_controls_run_through_the_cli(tmp_path, tiny_zoo, control, generated):
+    """(a) no generated data for the takers; (b) random confirmed generated items instead of the hardest."""
+    run_dir = tmp_path / "control"
+    dswarm(*ADV, "pso.max_steps=2", control, run_dir=run_dir)
+    rows = read_jsonl(run_dir / "metrics.jsonl")
+    assert [r["pool/generated"] for r in rows][-1] == generated
+    pool = torch.load(run_dir / "checkpoint" / "state.pt", weights_only=True)["pool"]
+    assert all(r["output"] == str(solve(r["input"])) for r in pool if r["source"] != "dev")
+    assert "test" in json.loads((run_dir / "summary.json").read_text())["adversarial"]
+
+
+def test_unknown_feed_is_a_config_error(tmp_path, tiny_zoo):
+    out = dswarm(*ADV, "pso.max_steps=1", "adversarial.feed=easiest", run_dir=tmp_path / "x", check=False)
+    assert out.returncode == 2 and "adversarial.feed" in out.stderr
