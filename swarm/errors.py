@@ -2,8 +2,8 @@
 
 Exit codes: 2 for a setting or input the run cannot use (Hydra override errors
 included), 3 for a run that stopped cleanly before finishing (its checkpoint is
-intact; the same command resumes it), 1 for anything else. HYDRA_FULL_ERROR=1
-re-raises with the traceback.
+intact; the same command resumes it), 1 for anything else (and for a sweep with
+failed jobs, see swarm/sweep.py). HYDRA_FULL_ERROR=1 re-raises with the traceback.
 
 This module imports nothing heavy: the CLI uses it before torch is loaded, so a
 bad setting fails in about a second.
@@ -15,7 +15,7 @@ import os
 import re
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 CONFIG_ERROR = 2
 STOPPED = 3
@@ -37,7 +37,7 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0].strip() if text else type(err).__name__
 
 
-def _full_error() -> bool:
+def full_error() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
@@ -59,32 +59,36 @@ def _omegaconf_message(err: Exception) -> str:
 
 
 @contextmanager
-def exit_on_error() -> Iterator[None]:
-    """Inside a job: known failures become one line on stderr and an exit code."""
+def exit_on_error(fail: Callable[[int, str], None] = _fail) -> Iterator[None]:
+    """Inside a job: known failures become one line and an exit code.
+
+    ``fail(code, line)`` reports them: by default on stderr, then exit; a sweep
+    job records them in its run dir instead and the sweep goes on.
+    """
     from omegaconf.errors import OmegaConfBaseException
 
     try:
         yield
     except RunStopped as err:
-        if _full_error():
+        if full_error():
             raise
-        _fail(STOPPED, first_line(err))
+        fail(STOPPED, first_line(err))
     except OmegaConfBaseException as err:
-        if _full_error():
+        if full_error():
             raise
-        _fail(CONFIG_ERROR, _omegaconf_message(err))
+        fail(CONFIG_ERROR, _omegaconf_message(err))
     except (ConfigError, FileNotFoundError, NotADirectoryError, ValueError) as err:
-        if _full_error():
+        if full_error():
             raise
-        _fail(CONFIG_ERROR, first_line(err))
+        fail(CONFIG_ERROR, first_line(err))
     except PermissionError as err:
-        if _full_error():
+        if full_error():
             raise
-        _fail(CONFIG_ERROR, f"cannot write {err.filename}: permission denied")
+        fail(CONFIG_ERROR, f"cannot write {err.filename}: permission denied")
     except OSError as err:
-        if _full_error() or err.errno is None:
+        if full_error() or err.errno is None:
             raise
-        _fail(CONFIG_ERROR, f"{err.strerror}: {err.filename}")
+        fail(CONFIG_ERROR, f"{err.strerror}: {err.filename}")
 
 
 _UNKNOWN_KEY = re.compile(r"Could not override '(?P<key>[^']+)'\. To append to your config use \+")
@@ -153,7 +157,7 @@ class _HydraErrors:
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
-        if _full_error():
+        if full_error():
             yield
             return
         self.buffer = io.StringIO()

@@ -28,6 +28,7 @@ from swarm.files import (
     remove_all_stale_temps,
 )
 from swarm.pso import PSO
+from swarm.publish import write_dataset
 from swarm.tracking import Tracker, plot_utility
 
 log = logging.getLogger("dswarm")
@@ -71,9 +72,9 @@ class RunContext:
         """Write the step's items and its metrics line (main process only)."""
         if not self.is_main:
             return
+        items = step_rows(ev, self.setup.takers.names)
         if self.cfg.data.save_steps:
-            text = jsonl(step_rows(ev, self.setup.takers.names))
-            self.writer.submit(atomic_write_text, self.run_dir / "data" / f"step_{step:03d}.jsonl", text)
+            self.writer.submit(atomic_write_text, self.run_dir / "data" / f"step_{step:03d}.jsonl", jsonl(items))
         row = {
             "step": step,
             "utility": ev.utility.tolist(),
@@ -83,7 +84,7 @@ class RunContext:
             **extra,
             "seconds": round(time.time() - started, 3),
         }
-        self.tracker.log(row)
+        self.tracker.log(row, items)
         log.info(
             "step %d  best %.4f  mean %.4f  valid %.2f  %.1fs",
             step, extra.get("best", float("nan")), ev.utility.mean().item(), ev.valid_fraction.mean().item(), row["seconds"],
@@ -199,10 +200,12 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
         with atomic_dir(ctx.run_dir / "best" / "generator") as tmp:  # a kill never leaves half an adapter
             setup.writer.model.export(result.best, tmp)
         best = heldout.results[0]
-        atomic_write_jsonl(ctx.run_dir / "best" / "data.jsonl", final_rows(best.items, best.scores.values, setup.heldout.names))
+        rows = final_rows(best.items, best.scores.values, setup.heldout.names)
+        atomic_write_jsonl(ctx.run_dir / "best" / "data.jsonl", rows)
+        write_dataset(ctx.run_dir / "best" / "dataset", rows, summary, ctx.tracker.config)  # datasets' form + card
         atomic_write_json(ctx.run_dir / "summary.json", summary)
         plot_utility(ctx.tracker.rows, ctx.run_dir / "plots" / "utility.png")
-        ctx.tracker.summary(summary)
+        ctx.tracker.summary(summary, rows)
     return summary
 
 

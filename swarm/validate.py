@@ -17,6 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from generators.hub import is_hub_id, resolve_model
 from swarm.errors import ConfigError, first_line
 
 OBJECTIVES = ("consistency", "difficulty", "novelty", "realism", "separation")  # objectives.metrics.OBJECTIVES
@@ -85,6 +86,8 @@ def check_weights(weights: Any) -> None:
 
 def _dir(value: Any, key: str, files: tuple[str, ...] = ()) -> None:
     path = Path(str(value))
+    if not path.is_dir() and is_hub_id(str(value)):
+        path = resolve_model(str(value), key)  # a hub id: its snapshot in the HF cache
     if not path.is_dir():
         raise ConfigError(f"{key}: directory not found: {path}")
     for name in files:
@@ -151,6 +154,12 @@ def check_task(task: Any) -> None:
             raise ConfigError(f"task.path: {first_line(err)}") from None
         except TypeError as err:  # an option JsonTask does not take
             raise ConfigError(f"task: {first_line(err)}") from None
+
+
+    elif task.kind == "hf":
+        for key in ("source", "input_field"):
+            if not isinstance(task.get(key), str) or not task[key]:
+                raise ConfigError(f"task.{key}: must be a non-empty string, got {task.get(key)!r}")
 
 
 def check_judge(j: Any) -> None:

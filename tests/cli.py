@@ -30,13 +30,13 @@ def env() -> dict[str, str]:
 
 
 def dswarm(*args: str, run_dir: Path | None = None, small: bool = True, check: bool = True, cwd: Path | None = None,
-           **kwargs) -> subprocess.CompletedProcess:
+           environ: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
     """``dswarm [SMALL] args hydra.run.dir=run_dir``; raises with its output when ``check`` and it fails."""
     flags = [a for a in args if a.startswith("-")]  # Hydra's flags (-m) must precede the overrides
     cmd = [str(DSWARM), *flags, *(SMALL if small else []), *(a for a in args if not a.startswith("-"))]
     if run_dir is not None:
         cmd.append(f"hydra.run.dir={run_dir}")
-    proc = subprocess.run(cmd, cwd=cwd or REPO, env=env(), capture_output=True, text=True, **kwargs)
+    proc = subprocess.run(cmd, cwd=cwd or REPO, env=environ or env(), capture_output=True, text=True, **kwargs)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\nSTDOUT\n{proc.stdout}\nSTDERR\n{proc.stderr}")
     return proc

@@ -1,5 +1,6 @@
 """Shared test setup: offline everything, and the tiny zoo built once (cached across sessions)."""
 import os
+from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -15,3 +16,44 @@ def tiny_zoo():
     from generators.zoo import build_zoo, default_cache_dir
 
     return build_zoo("tiny", cache_dir=default_cache_dir())
+
+
+HUB_ID = "dswarm-test/tiny-base"
+
+
+def hub_cache(root, base_dir):
+    """A local HF hub cache holding ``base_dir`` as the model HUB_ID (the layout `hf download` makes)."""
+    import shutil
+
+    repo = root / f"models--{HUB_ID.replace('/', '--')}"
+    shutil.copytree(base_dir, repo / "snapshots" / "0123456789abcdef")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123456789abcdef")
+    return root
+
+
+@pytest.fixture(scope="session")
+def workflow_run(tiny_zoo, tmp_path_factory):
+    """One run as a researcher would start it: a hub-id base from the local HF cache (offline),
+    adapters by relative paths, hydra.job.chdir=true, W&B on (offline). Returns its run dir."""
+    import shutil
+
+    from tests.cli import dswarm, env
+
+    root = tmp_path_factory.mktemp("workflow")
+    cache = hub_cache(root / "hub", tiny_zoo.base_dir)
+    names = sorted(tiny_zoo.generators)
+    for name in names:
+        shutil.copytree(tiny_zoo.generators[name], root / "adapters" / name)
+    zoo_settings = (Path(__file__).parents[1] / "conf" / "generator" / "zoo.yaml").read_text()
+    adapters = "".join(f"\n  - adapters/{n}" for n in names)
+    (root / "conf" / "generator").mkdir(parents=True)
+    (root / "conf" / "generator" / "hub_tiny.yaml").write_text(
+        zoo_settings.replace("kind: zoo", "kind: hf").replace("base: null", f"base: {HUB_ID}").replace("adapters: []", f"adapters:{adapters}")
+    )
+    environ = {**env(), "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    dswarm(
+        f"hydra.searchpath=[file://{root / 'conf'}]", "generator=hub_tiny", "pso.max_steps=2", "logger=wandb",
+        "hydra.job.chdir=true", "hydra.run.dir=run", cwd=root, environ=environ,
+    )
+    return root / "run"

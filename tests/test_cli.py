@@ -123,11 +123,3 @@ def test_sweep_and_report(tiny_zoo, tmp_path):
     table = (sweep / "table.md").read_text()
     assert "pso.inertia=0.2" in table and "pso.inertia=0.4" in table
     assert len((sweep / "table.csv").read_text().splitlines()) == 3
-
-
-def test_wandb_offline_run_dir(tiny_zoo, tmp_path):
-    run_dir = tmp_path / "wb"
-    dswarm("pso.max_steps=1", "logger=wandb", run_dir=run_dir)
-    offline = list((run_dir / "wandb").glob("offline-run-*"))
-    assert offline, list(run_dir.rglob("*"))
-    assert list(offline[0].glob("*.wandb"))

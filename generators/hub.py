@@ -1,0 +1,51 @@
+"""Models by hub id: ``generator.base=google/gemma-2-9b-it`` through the Hugging Face cache.
+
+    resolve_model("google/gemma-2-9b-it", "generator.base")  # -> the snapshot dir in the HF cache
+    resolve_model("/models/gemma", "generator.base")           # a local dir stays as it is
+
+A setting that names an existing dir is that dir. Anything else that looks
+like a hub id (``name`` or ``org/name``, optionally ``@revision``) is fetched
+into (or, with ``HF_HUB_OFFLINE=1``, only looked up in) the HF cache, taking
+only safetensors weights, configs and tokenizer files: no pickled ``.bin``
+weights and no Python files, so no remote code can arrive this way. The
+model is then loaded from that local snapshot exactly like a local dir.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from swarm.errors import ConfigError
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?(@[\w./-]+)?$")
+ALLOWED = ["*.safetensors", "*.safetensors.index.json", "*.json", "tokenizer*", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
+
+
+def is_hub_id(value: str) -> bool:
+    """``org/name`` (or ``name``) that is not a path anyone would type: no leading ``/``, ``.`` or ``~``."""
+    return bool(_HUB_ID.match(value)) and not Path(value).exists()
+
+
+def resolve_model(value: str, setting: str) -> Path:
+    """The local dir of a model or adapter setting: the dir itself, or the hub id's cached snapshot."""
+    if Path(value).is_dir():
+        return Path(value)
+    if not is_hub_id(value):
+        raise ConfigError(f"{setting}: directory not found and not a hub id: {value}")
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    repo_id, _, revision = value.partition("@")
+    try:
+        snapshot = Path(snapshot_download(repo_id, revision=revision or None, allow_patterns=ALLOWED))
+    except LocalEntryNotFoundError:
+        where = "HF_HUB_OFFLINE=1: " if constants.HF_HUB_OFFLINE else ""
+        raise ConfigError(
+            f"{setting}: {where}{value} is not in the local HF cache ({constants.HF_HUB_CACHE}); "
+            "download it once with `hf download` or give a local dir"
+        ) from None
+    except (HfHubHTTPError, OSError, ValueError) as err:
+        raise ConfigError(f"{setting}: cannot fetch {value} from the hub: {str(err).splitlines()[0]}") from None
+    if not any(snapshot.glob("*.safetensors")):
+        raise ConfigError(f"{setting}: {value} has no safetensors weights in the HF cache (only safetensors are loaded)")
+    return snapshot

@@ -1,0 +1,86 @@
+"""What a W&B run holds, read back from the offline run file of a real `dswarm` run."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from swarm.tracking import flatten, item_columns, wandb_mode
+from tests.cli import SMALL, read_jsonl
+from tests.wandb_records import read_run, table
+
+
+@pytest.fixture(scope="module")
+def offline(workflow_run):
+    return read_run(workflow_run)
+
+
+def test_run_is_named_by_its_overrides_with_method_job_type_and_tags(offline):
+    overrides = [o for o in SMALL if not o.startswith("progress=")] + ["generator=hub_tiny", "pso.max_steps=2"]
+    assert offline.name == ",".join(sorted(overrides))  # Hydra's override_dirname (logger, paths left out)
+    assert offline.job_type == "data_swarms"
+    assert offline.tags == ["data_swarms", "difficulty", "task=arith"]
+    assert offline.config["pso"]["max_steps"] == 2
+
+
+def test_summary_is_flattened(workflow_run, offline):
+    summary = json.loads((workflow_run / "summary.json").read_text())
+    s = offline.summary
+    assert s["heldout/utility"] == summary["heldout"]["utility"]
+    for name, value in summary["heldout"]["objective"].items():
+        assert s[f"heldout/objective/{name}"] == value
+    for taker, value in summary["search_takers"]["takers"].items():
+        assert s[f"search_takers/takers/{taker}"] == value
+    assert s["best_utility"] == summary["best_utility"] and s["stop_reason"] == summary["stop_reason"]
+
+
+def test_each_step_logs_a_table_sampling_its_items(workflow_run, offline):
+    steps = [h for h in offline.history if "items._type" in h]
+    assert len(steps) == 2
+    for step, h in enumerate(steps, 1):
+        logged = table(workflow_run, {"_type": h["items._type"], "path": h["items.path"]})
+        names = sorted(json.loads((workflow_run / "data" / "reference.json").read_text())["takers"])
+        assert logged["columns"] == ["particle", "input", "output", "valid", "realism", *(f"score/{t}" for t in names)]
+        rows = read_jsonl(workflow_run / "data" / f"step_{step:03d}.jsonl")
+        assert len(logged["data"]) == min(32, len(rows))
+        assert {r[0] for r in logged["data"]} == {r["particle"] for r in rows}  # every particle shows up
+        first = rows[0]
+        assert logged["data"][0][:4] == [first["particle"], first["input"], first["output"], first["valid"]]
+
+
+def test_final_dataset_table_plots_and_artifacts(workflow_run, offline):
+    final = table(workflow_run, {"_type": offline.summary["final/dataset._type"], "path": offline.summary["final/dataset.path"]})
+    rows = read_jsonl(workflow_run / "best" / "data.jsonl")
+    assert [r[0] for r in final["data"]] == [r["input"] for r in rows]
+    assert offline.summary["plots/utility._type"] == "image-file"
+    artifacts = {a.name: a for a in offline.artifacts}
+    assert sorted(artifacts) == ["best-data", "best-generator"]
+    assert artifacts["best-generator"].type == "model" and artifacts["best-data"].type == "dataset"
+    assert {e.path for e in artifacts["best-generator"].manifest.contents} == {"adapter_config.json", "adapter_model.safetensors"}
+    assert {"data.jsonl", "dataset/train.parquet", "dataset/README.md"} <= {e.path for e in artifacts["best-data"].manifest.contents}
+    metadata = json.loads(artifacts["best-generator"].metadata)
+    assert metadata["config"]["generator"]["base"] == "dswarm-test/tiny-base"
+
+
+def test_flatten_and_item_columns_by_hand():
+    assert flatten({"a": 1, "h": {"u": 0.5, "o": {"d": 2}}}) == {"a": 1, "h/u": 0.5, "h/o/d": 2}
+    rows = [{"particle": 0, "input": "q", "output": "1", "valid": True, "scores": {"b": 0.0, "a": 1.0}},
+            {"particle": 1, "input": "r", "output": None, "valid": False}]
+    assert item_columns(rows, "scores") == (
+        ["particle", "input", "output", "valid", "score/a", "score/b"],
+        [[0, "q", "1", True, 1.0, 0.0], [1, "r", None, False, None, None]],
+    )
+
+
+def test_online_only_when_logged_in(tmp_path, monkeypatch):
+    for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    assert wandb_mode(None) == "offline"  # no netrc file
+    (tmp_path / "netrc").write_text("machine example.org login user password pw\n")
+    assert wandb_mode(None) == "offline"
+    (tmp_path / "netrc").write_text("machine api.wandb.ai login user password 0123456789abcdef\n")  # what `wandb login` writes
+    assert wandb_mode(None) == "online"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert wandb_mode(None) == "offline"
+    assert wandb_mode("disabled") == "disabled"
