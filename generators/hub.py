@@ -41,7 +41,7 @@ def resolve_model(value: str, setting: str) -> Path:
     except LocalEntryNotFoundError:
         where = "HF_HUB_OFFLINE=1: " if constants.HF_HUB_OFFLINE else ""
         raise ConfigError(
-            f"{setting}: {where}{value} is not in the local HF cache ({constants.HF_HUB_CACHE}); "
+            f"{setting}: {where}{value} is not in the local HF cache ({constants.HF_HUB_CACHE}) and is not a local dir; "
             "download it once with `hf download` or give a local dir"
         ) from None
     except (HfHubHTTPError, OSError, ValueError) as err:
