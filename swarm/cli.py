@@ -56,11 +56,11 @@ def _run(cfg: DictConfig, run_dir: Path) -> float:
     from swarm.dist import launched_rank
     from swarm.validate import validate
 
-    validate(cfg)  # cheap checks first: a bad setting fails before torch and the models load
-    _quiet_libraries()
-    from swarm.run import run
-
+    validate(cfg)  # cheap checks first: a bad setting (or a run dir in use) fails before torch and the models load
     with run_dir_lock(run_dir) if launched_rank() == 0 else nullcontext():  # rank 0 owns the run dir
+        _quiet_libraries()
+        from swarm.run import run
+
         summary = run(cfg, run_dir)
     log.info(
         "done: best utility %.4f (initial %.4f) after %d steps [%s]; held-out utility %.4f; run dir %s",

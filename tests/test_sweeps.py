@@ -67,8 +67,8 @@ def test_a_second_live_run_in_the_same_dir_is_refused(tiny_zoo, tmp_path):
     first = subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
-        while not (run_dir / "data" / "reference.json").exists() and first.poll() is None and time.time() < deadline:
-            time.sleep(0.1)  # the first run holds the lock and is past its setup
+        while not (run_dir / ".lock").exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.1)  # the first run has taken the lock (it is then still loading its models)
         assert first.poll() is None, "the first run ended before the second one started"
         second = dswarm("pso.max_steps=3", "logger=none", run_dir=run_dir, check=False)
         assert first.poll() is None, "the test needs the first run still live"
