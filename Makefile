@@ -32,7 +32,7 @@ reproduce: install  ## the baselines table (benchmarks/reproduce.py)
 	$(PY) benchmarks/reproduce.py
 
 bench: install  ## the performance benchmarks
-	for b in pso_update adapter_swap generation step_profile scaling; do $(PY) benchmarks/$$b.py || exit 1; done
+	for b in pso_update adapter_swap generation multi_lora step_profile scaling; do $(PY) benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf outputs multirun

@@ -1,4 +1,14 @@
 """Usage: python benchmarks/scaling.py [--steps 4] [--reps 3] [--procs 2] [dswarm overrides ...]
+       python benchmarks/scaling.py --curve OUT_DIR [--size default] [--reps 1]
+
+--curve: step time versus the swarm's size instead, per-particle versus
+multi-LoRA (benchmarks/multi_lora.py's step, zoo, greedy, outputs checked
+identical): P = 4, 8, 16, 32 particles with T = 4 takers, and T = 1, 2, 4, 8
+takers with P = 8. Writes OUT_DIR/scaling.csv and OUT_DIR/scaling.png and
+prints each path's growth from the smallest to the largest swarm; the last
+line is the multi-LoRA speedup at P = 32.
+
+Processes (the default):
 
 Swarm-step throughput with 1 process versus `accelerate launch` of N processes
 (the particles sharded over them), on the default zoo run (`make run` config,
@@ -49,12 +59,71 @@ def step_seconds(run_dir: Path) -> list[float]:
     return [r["seconds"] for r in rows[1:]]
 
 
+PARTICLES, TAKERS = (4, 8, 16, 32), (1, 2, 4, 8)
+
+
+def curve(out: Path, size: str, reps: int) -> None:
+    """Step time vs P and vs T, both paths, as CSV and PNG in ``out``."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from multi_lora import set_takers, time_pair, zoo_bench
+
+    torch.set_num_threads(1)
+    cuda = torch.cuda.is_available()
+    bench = zoo_bench(size, 4, "cuda" if cuda else "cpu", torch.bfloat16 if cuda else torch.float32)
+    bench.gen.generate_each(bench.gen.expert_vectors[:1], ["warm up"], max_new_tokens=2)
+    rows = []
+    for axis, values in (("P", PARTICLES), ("T", TAKERS)):
+        for value in values:
+            p, t = (value, 4) if axis == "P" else (8, value)
+            set_takers(bench, t)
+            one, multi, _ = time_pair(bench, p, reps)
+            rows.append({"axis": axis, "P": p, "T": t, "per_particle_s": round(one, 3), "multi_lora_s": round(multi, 3)})
+            print(f"  P={p:<3} T={t:<2} per-particle {one:7.2f} s  multi-LoRA {multi:7.2f} s  {one / multi:5.1f}x", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "scaling.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, axis in zip(axes, ("P", "T")):
+        part = [r for r in rows if r["axis"] == axis]
+        for key, label in (("per_particle_s", "per-particle (today)"), ("multi_lora_s", "multi-LoRA")):
+            ax.plot([r[axis] for r in part], [r[key] for r in part], marker="o", label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("particles P (T = 4)" if axis == "P" else "takers T (P = 8)")
+        ax.set_ylabel("step time (s)")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "scaling.png", dpi=120)
+    for axis in ("P", "T"):
+        part = [r for r in rows if r["axis"] == axis]
+        lo, hi = part[0], part[-1]
+        print(f"{axis} {lo[axis]} -> {hi[axis]}: per-particle {hi['per_particle_s'] / lo['per_particle_s']:.1f}x, "
+              f"multi-LoRA {hi['multi_lora_s'] / lo['multi_lora_s']:.1f}x")
+    by_p = {r["P"]: r for r in rows if r["axis"] == "P"}
+    print(f"P 4 -> 16: per-particle {by_p[16]['per_particle_s'] / by_p[4]['per_particle_s']:.1f}x, "
+          f"multi-LoRA {by_p[16]['multi_lora_s'] / by_p[4]['multi_lora_s']:.1f}x (target <= 2x)")
+    print(f"wrote {out / 'scaling.csv'} and {out / 'scaling.png'}")
+    print(f"speedup: {by_p[32]['per_particle_s'] / by_p[32]['multi_lora_s']:.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4, help="swarm steps per run (the first is warm-up)")
     parser.add_argument("--reps", type=int, default=3, help="runs of each configuration, interleaved")
     parser.add_argument("--procs", type=int, default=2)
+    parser.add_argument("--curve", type=Path, help="write step time vs P and T (CSV, PNG) to this dir instead")
+    parser.add_argument("--size", default="default", choices=["default", "tiny"], help="--curve: zoo size")
     args, overrides = parser.parse_known_args()
+    if args.curve:
+        return curve(args.curve, args.size, args.reps)
 
     import torch
 

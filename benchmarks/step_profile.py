@@ -45,6 +45,7 @@ TARGET_RSS_MIB = 2048
 
 def _child(out: Path, overrides: list[str]) -> None:
     """Run `dswarm overrides` in this process with timers on; write the totals to ``out``."""
+    from generators.decoding import Decoding
     from generators.experts import LoraModel
     from objectives.realism import Realism
     from swarm import build as build_mod
@@ -69,7 +70,7 @@ def _child(out: Path, overrides: list[str]) -> None:
         return wrapper
 
     for cls, attr, name in [
-        (LoraModel, "generate", "generate"),
+        (Decoding, "run", "generate"),  # every batch of either path (one adapter or multi-LoRA)
         (LoraModel, "load", "adapter load"),
         (Realism, "score", "realism (BM25)"),
         (Evaluator, "combine", "objectives"),

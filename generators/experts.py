@@ -16,15 +16,17 @@ Usage:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from peft.utils.save_and_load import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteria
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from generators.decoding import Decoding, length_chunks, row_seed
+from generators.multi_lora import MultiLora
 from generators.particles import FlatSpec, check_vector, flatten, share_flat, spec_of, unflatten
 
 __all__ = ["LoraModel", "save_adapter", "read_adapter"]
@@ -82,24 +84,14 @@ def save_adapter(model: PeftModel, out_dir: str | Path, base_model_name_or_path:
     return out
 
 
-class _StopOnString(StoppingCriteria):
-    """Marks a row finished once its continuation contains `stop` (checked on a short tail)."""
-
-    def __init__(self, tokenizer, stop: str, prompt_len: int) -> None:
-        self.tokenizer, self.stop, self.prompt_len = tokenizer, stop, prompt_len
-        self.window = len(stop) + 4
-
-    def __call__(self, input_ids: torch.LongTensor, scores=None, **kwargs) -> torch.BoolTensor:
-        tails = input_ids[:, max(self.prompt_len, input_ids.shape[1] - self.window):]
-        texts = self.tokenizer.batch_decode(tails, skip_special_tokens=True)
-        return torch.tensor([self.stop in t for t in texts], dtype=torch.bool, device=input_ids.device)
-
-
 class LoraModel:
     """A base causal LM plus one live LoRA structure shared by every particle.
 
     With no adapter dirs it is the plain base model (e.g. an LLM judge):
-    `generate` works, `expert_vectors` is empty and `load`/`export` raise."""
+    `generate` works, `expert_vectors` is empty and `load`/`export` raise.
+    With `share=` another LoraModel on the same base dir, the base weights are
+    not loaded again: this model's LoRA structure becomes a second PEFT
+    adapter of the same wrapped model (takers and generators of one base)."""
 
     def __init__(
         self,
@@ -109,6 +101,8 @@ class LoraModel:
         device: str = "cpu",
         dtype: torch.dtype = torch.float32,
         chat_template: bool = False,
+        share: LoraModel | None = None,
+        multi_lora: bool = True,
     ) -> None:
         base_dir = Path(base_dir)
         if not base_dir.is_dir():
@@ -132,25 +126,39 @@ class LoraModel:
             vectors.append(flatten(tensors, self.spec))
             self.names.append(d.name)
 
-        self.device, self.chat_template = torch.device(device), chat_template
-        self.tokenizer = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True, trust_remote_code=False)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        base = AutoModelForCausalLM.from_pretrained(
-            str(base_dir), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
-        )
+        self.base_dir, self.chat_template = base_dir.resolve(), chat_template
+        self._multi: MultiLora | None = None
+        self.multi_lora = False
+        if share is not None:
+            if share.spec is None or share.base_dir != self.base_dir or self.spec is None:
+                raise ValueError(f"LoraModel(share=): both models need adapters on the same base dir ({share.base_dir} vs {self.base_dir})")
+            self.device, self.tokenizer = share.device, share.tokenizer
+        else:
+            self.device = torch.device(device)
+            self.tokenizer = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True, trust_remote_code=False)
+            self.tokenizer.padding_side = "left"
+            if self.tokenizer.pad_token is None:
+                self.tokenizer.pad_token = self.tokenizer.eos_token
+            base = AutoModelForCausalLM.from_pretrained(
+                str(base_dir), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
+            )
         if self.spec is None:  # no adapters: the plain base model
-            self.config, self._flat = None, None
+            self.config, self._flat, self.adapter = None, None, None
             self.model = base.to(self.device).eval()
             self.expert_vectors = torch.zeros(0, 0, device=self.device)
             return
         self.config = LoraConfig.from_pretrained(str(adapter_dirs[0]))
         self.config.inference_mode = True
         self.config.base_model_name_or_path = str(base_dir)  # the base actually used (exports record it)
-        self.model = get_peft_model(base, self.config).to(self.device).eval()
+        if share is None:
+            self.adapter = "default"
+            self.model = get_peft_model(base, self.config).to(self.device).eval()
+        else:
+            self.adapter, self.model = f"lora{len(share.model.peft_config)}", share.model
+            self.model.add_adapter(self.adapter, self.config)
+            self.model.to(self.device).eval()
         # PEFT's own file-key view of the live tensors; values share storage with the parameters.
-        live = get_peft_model_state_dict(self.model)
+        live = get_peft_model_state_dict(self.model, adapter_name=self.adapter)
         params = {p.data_ptr(): p for p in self.model.parameters()}
         if any(t.data_ptr() not in params for t in live.values()):
             raise RuntimeError("PEFT state dict does not alias the live LoRA parameters; in-place load impossible")
@@ -158,6 +166,11 @@ class LoraModel:
             diff = sorted(set(live) ^ set(self.spec.names))
             raise ValueError(f"adapter {adapter_dirs[0]} keys do not match the LoRA structure of {base_dir}: {diff[:3]}")
         self._flat = share_flat({k: params[t.data_ptr()] for k, t in live.items()}, self.spec)
+        if multi_lora:
+            keys = {params[t.data_ptr()].data_ptr(): k for k, t in live.items()}  # re-seated: new pointers
+            self._multi = MultiLora.build(self.model, self.adapter, self.spec, keys)
+        # Whether `generate_each` runs every adapter in one batch (else one adapter at a time).
+        self.multi_lora = self._multi is not None
         self.expert_vectors = torch.stack(vectors).to(self.device)
         self.load(torch.zeros(self.spec.numel))
 
@@ -195,6 +208,15 @@ class LoraModel:
             return [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         return [self.tokenizer(p)["input_ids"] for p in prompts]
 
+    def _prepare(self, prompts: Sequence[str], batch_size: int, max_new_tokens: int) -> tuple[list[list[int]], list[list[int]]]:
+        """Token ids and length-sorted chunks; this model's adapter made PEFT's active one."""
+        if batch_size < 1 or max_new_tokens < 1:
+            raise ValueError(f"batch_size and max_new_tokens must be >= 1, got {batch_size}, {max_new_tokens}")
+        if self.adapter is not None and self.model.active_adapter != self.adapter:
+            self.model.set_adapter(self.adapter)  # a shared base: the other model's adapter was active
+        ids = self._encode(prompts)
+        return ids, length_chunks(ids, batch_size)
+
     def generate(
         self,
         prompts: Sequence[str],
@@ -205,46 +227,79 @@ class LoraModel:
         batch_size: int = 32,
         seed: int = 0,
         stop: str | None = None,
-        progress: bool = False,
+        progress: Callable[[int], None] | None = None,
     ) -> list[str]:
-        """Continuations of `prompts` (prompt stripped), truncated at `stop` when given.
+        """Continuations of `prompts` with the loaded adapter (prompt stripped), cut at `stop` when given.
 
         Prompts are sorted by length into left-padded batches. Greedy when
-        temperature is 0; otherwise sampling, seeded per batch from `seed`
-        inside a forked RNG, so the result is a function of (prompts, seed,
-        batch_size) and the global RNG is untouched.
+        temperature is 0; otherwise prompt i samples from its own generator
+        seeded by (seed, i), so the result is a function of (prompts, seed)
+        alone and the global RNG is untouched. `progress(n)` is called as
+        each batch of n prompts finishes.
         """
         if not prompts:
             return []
-        if batch_size < 1 or max_new_tokens < 1:
-            raise ValueError(f"batch_size and max_new_tokens must be >= 1, got {batch_size}, {max_new_tokens}")
-        tok = self.tokenizer
-        ids = self._encode(prompts)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        sample = temperature > 0
-        eos = self.model.generation_config.eos_token_id
-        gen_cfg = GenerationConfig(
-            max_new_tokens=max_new_tokens, do_sample=sample, num_beams=1,
-            temperature=temperature if sample else None, top_p=top_p if sample else None, top_k=0 if sample else None,
-            pad_token_id=tok.pad_token_id, eos_token_id=eos if eos is not None else tok.eos_token_id,
-            remove_invalid_values=True,  # a particle the swarm moved too far may give NaN/inf logits
-        )
+        ids, chunks = self._prepare(prompts, batch_size, max_new_tokens)
+        decoding = Decoding(max_new_tokens, temperature, top_p, stop)
         out: list[str] = [""] * len(ids)
-        starts = range(0, len(order), batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc="generate", unit="batch")
-        devices = [self.device] if self.device.type == "cuda" else []
-        for b, start in enumerate(starts):
-            rows = order[start:start + batch_size]
-            batch = tok.pad({"input_ids": [ids[i] for i in rows]}, padding=True, return_tensors="pt").to(self.device)
-            width = batch["input_ids"].shape[1]
-            criteria = [_StopOnString(tok, stop, width)] if stop else None
-            with torch.no_grad(), torch.random.fork_rng(devices=devices):
-                torch.manual_seed((seed * 1_000_003 + b) % (2**63))
-                gen = self.model.generate(**batch, generation_config=gen_cfg, stopping_criteria=criteria)
-            texts = tok.batch_decode(gen[:, width:], skip_special_tokens=True)
+        for rows in chunks:
+            texts = decoding.run(self.model, self.tokenizer, [ids[i] for i in rows], [row_seed(seed, i) for i in rows], self.device)
             for i, text in zip(rows, texts):
-                out[i] = text.split(stop, 1)[0] if stop else text
+                out[i] = text
+            if progress:
+                progress(len(rows))
+        return out
+
+    def generate_each(
+        self,
+        vectors: torch.Tensor,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        batch_size: int = 32,
+        seed: int = 0,
+        stop: str | None = None,
+        max_batch_tokens: int = 1 << 16,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[list[str]]:
+        """`generate(prompts)` for every row of `vectors` [G, d]: out[g][i] is adapter g's text for prompt i.
+
+        With multi-LoRA, each batch holds one length-sorted chunk of prompts
+        for as many adapters as fit in `max_batch_tokens` (rows x (prompt +
+        new tokens), the KV-cache budget), adapter-major, and every adapter
+        is applied to its own rows in the same forward pass. The texts equal
+        those of loading each vector and calling `generate` (same chunks,
+        same per-prompt seeds). Without it, that is what runs.
+        """
+        spec = self._need_lora("generate_each")
+        if vectors.dim() != 2 or vectors.shape[1] != spec.numel:
+            raise ValueError(f"LoraModel.generate_each: expected [G, {spec.numel}] vectors, got shape {list(vectors.shape)}")
+        kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, batch_size=batch_size, seed=seed, stop=stop)
+        if not (self.multi_lora and self._multi) or not prompts:
+            out = []
+            for vec in vectors:
+                self.load(vec)
+                out.append(self.generate(prompts, progress=progress, **kw))
+            return out
+        ids, chunks = self._prepare(prompts, batch_size, max_new_tokens)
+        bank = vectors.detach().to(device=self.device, dtype=self._flat.dtype)  # no copy when they already match
+        decoding = Decoding(max_new_tokens, temperature, top_p, stop)
+        out = [[""] * len(ids) for _ in range(len(bank))]
+        for rows in chunks:
+            tokens = len(rows) * (max(len(ids[i]) for i in rows) + max_new_tokens)
+            per_batch = max(1, max_batch_tokens // tokens)
+            for g0 in range(0, len(bank), per_batch):
+                group = bank[g0 : g0 + per_batch]
+                with self._multi.active(group):
+                    texts = decoding.run(
+                        self.model, self.tokenizer, [ids[i] for i in rows] * len(group),
+                        [row_seed(seed, i) for i in rows] * len(group), self.device,
+                    )
+                for g in range(len(group)):
+                    for i, text in zip(rows, texts[g * len(rows) : (g + 1) * len(rows)]):
+                        out[g0 + g][i] = text
+                if progress:
+                    progress(len(rows) * len(group))
         return out

@@ -1,12 +1,14 @@
 """A panel of test takers: LoRA experts of one base model that answer items.
 
-The panel holds one live model and the takers' flat vectors; answering with
-taker ``t`` swaps its vector in place, so a step costs no model reloads.
+A `TakerPanel` is the takers that share one base: one live model and the
+takers' flat vectors. `answer_all` has every taker answer every input in one
+multi-LoRA pass (each batch row its own taker's adapter); `answer` is one
+taker alone (its vector swapped in place). Neither reloads a model.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -19,6 +21,7 @@ class AnswerSettings:
     max_new_tokens: int
     stop: str | None
     batch_size: int
+    max_batch_tokens: int = 1 << 16  # multi-LoRA: rows x (prompt + new tokens) per forward, the KV-cache budget
 
 
 class TakerPanel:
@@ -37,12 +40,15 @@ class TakerPanel:
 
     def answer(self, taker: int, inputs: list[str]) -> list[str]:
         """Taker ``taker``'s answers to ``inputs`` (greedy, so independent of batching)."""
-        self.model.load(self.vectors[taker])
-        prompts = [self.settings.template.format(input=text) for text in inputs]
-        return self.model.generate(
-            prompts,
-            max_new_tokens=self.settings.max_new_tokens,
-            temperature=0.0,
-            batch_size=self.settings.batch_size,
-            stop=self.settings.stop,
+        return self.answer_all(inputs, [taker])[0]
+
+    def answer_all(
+        self, inputs: list[str], takers: Sequence[int] | None = None, progress: Callable[[int], None] | None = None
+    ) -> list[list[str]]:
+        """out[j][i]: taker ``takers[j]``'s answer to ``inputs[i]`` (all takers by default), one batched pass."""
+        chosen = self.vectors if takers is None else self.vectors[list(takers)]
+        s = self.settings
+        return self.model.generate_each(
+            chosen, [s.template.format(input=text) for text in inputs], max_new_tokens=s.max_new_tokens,
+            temperature=0.0, batch_size=s.batch_size, stop=s.stop, max_batch_tokens=s.max_batch_tokens, progress=progress,
         )

@@ -7,6 +7,7 @@ lines back into items; the model side is `LoraModel.generate`.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +17,9 @@ from generators.prompts import few_shot_prompt, parse_items, sample_examples
 from objectives.tasks import Item, Task
 
 __all__ = ["Writer", "WriterSettings"]
+
+Progress = Callable[[int], None]
+"""progress(n): n more items done (a phase's progress line counts them)."""
 
 
 @dataclass(frozen=True)
@@ -28,35 +32,40 @@ class WriterSettings:
     temperature: float
     top_p: float
     batch_size: int
+    max_batch_tokens: int = 1 << 16  # multi-LoRA: rows x (prompt + new tokens) per forward, the KV-cache budget
 
 
 class Writer:
     """A generator model that writes items for a task from few-shot prompts."""
 
-    def __init__(self, model: LoraModel, task: Task, settings: WriterSettings, progress: bool = False) -> None:
+    def __init__(self, model: LoraModel, task: Task, settings: WriterSettings) -> None:
         self.model = model
         self.task = task
         self.settings = settings
-        self.progress = progress
         self.pool = [task.format_example(item) for item in task.dev]
 
-    def write(self, vector: torch.Tensor, seed: int, n_prompts: int) -> list[Item]:
+    def write(self, vector: torch.Tensor, seed: int, n_prompts: int, progress: Progress | None = None) -> list[Item]:
         """``n_prompts × items_per_prompt`` items; unparseable slots are invalid items."""
+        return self.write_each(vector[None], seed, n_prompts, progress)[0]
+
+    def write_each(self, vectors: torch.Tensor, seed: int, n_prompts: int, progress: Progress | None = None) -> list[list[Item]]:
+        """``write`` for every row of ``vectors`` [G, d], all in one multi-LoRA generation.
+
+        Every particle gets the same few-shot prompts and sampling seeds (the
+        step's common random numbers), so its items depend on its vector alone."""
         s = self.settings
         rng = random.Random(seed)
         shots = [sample_examples(self.pool, s.few_shot, rng) for _ in range(n_prompts)]
         prompts = [few_shot_prompt(ex, s.items_per_prompt, s.template) for ex in shots]
-        self.model.load(vector)
-        texts = self.model.generate(
-            prompts,
-            max_new_tokens=s.max_new_tokens,
-            temperature=s.temperature,
-            top_p=s.top_p,
-            batch_size=s.batch_size,
-            seed=seed,
-            progress=self.progress and n_prompts > s.prompts_per_step,  # a bar for the long final dataset only
+        texts = self.model.generate_each(
+            vectors, prompts, max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
+            batch_size=s.batch_size, seed=seed, max_batch_tokens=s.max_batch_tokens,
+            progress=progress and (lambda rows: progress(rows * s.items_per_prompt)),
         )
-        items = []
-        for ex, text in zip(shots, texts):
-            items.extend(self.task.parse_item(t) for t in parse_items(text, s.items_per_prompt, start=len(ex) + 1))
-        return items
+        out = []
+        for particle in texts:
+            items = []
+            for ex, text in zip(shots, particle):
+                items.extend(self.task.parse_item(t) for t in parse_items(text, s.items_per_prompt, start=len(ex) + 1))
+            out.append(items)
+        return out

@@ -13,11 +13,12 @@ from typing import Callable, Sequence
 
 import torch
 
-from objectives.judges import Judge
 from objectives.tasks import Item
 
-AnswerFn = Callable[[int, list[str]], list[str]]
-"""answer(taker_index, inputs) -> one answer text per input."""
+AnswerAll = Callable[[list[str]], list[list[str]]]
+"""answer_all(inputs) -> out[t][i], taker t's answer to inputs[i]."""
+JudgeFn = Callable[[list[Item], list[str]], list["float | None"]]
+"""judge(items, answers) -> one score in [0, 1] per pair, None when the judge failed."""
 
 
 @dataclass
@@ -34,21 +35,36 @@ class Scores:
         return torch.isfinite(self.values)
 
 
-def score_items(items: Sequence[Item], answer: AnswerFn, n_takers: int, judge: Judge) -> Scores:
-    """Have every taker answer the valid items and the judge score each answer."""
-    valid = torch.tensor([item.valid for item in items], dtype=torch.bool)
-    values = torch.full((n_takers, len(items)), float("nan"))
-    shown = [i for i, item in enumerate(items) if item.valid]
-    missing = 0
-    if shown:
-        shown_items = [items[i] for i in shown]
-        inputs = [item.input for item in shown_items]
-        columns = torch.tensor(shown)
-        for t in range(n_takers):
-            judged = [s if s is not None and 0.0 <= s <= 1.0 else None for s in judge.score(shown_items, answer(t, inputs))]
-            missing += judged.count(None)
-            values[t, columns] = torch.tensor([float("nan") if s is None else float(s) for s in judged])
-    return Scores(values, valid, missing)
+def score_sets(item_sets: Sequence[Sequence[Item]], answer_all: AnswerAll, n_takers: int, judge: JudgeFn) -> list[Scores]:
+    """Scores of several item sets (one per generator): every taker answers every valid item, the judge scores.
+
+    The distinct valid inputs of all sets are answered in one call (neighbouring
+    particles write many of the same items; answers are greedy, so one answer
+    serves every copy) and every (item, answer) pair is judged in one call.
+    """
+    inputs = list(dict.fromkeys(item.input for items in item_sets for item in items if item.valid))
+    answers = answer_all(inputs) if inputs else [[] for _ in range(n_takers)]
+    column = {text: i for i, text in enumerate(inputs)}
+    pairs_items, pairs_answers, where = [], [], []
+    for p, items in enumerate(item_sets):
+        for n, item in enumerate(items):
+            if item.valid:
+                for t in range(n_takers):
+                    pairs_items.append(item)
+                    pairs_answers.append(answers[t][column[item.input]])
+                    where.append((p, t, n))
+    judged = judge(pairs_items, pairs_answers) if pairs_items else []
+    values = [torch.full((n_takers, len(items)), float("nan")) for items in item_sets]
+    missing = [0] * len(item_sets)
+    for (p, t, n), s in zip(where, judged):
+        if s is not None and 0.0 <= s <= 1.0:
+            values[p][t, n] = float(s)
+        else:
+            missing[p] += 1
+    return [
+        Scores(v, torch.tensor([item.valid for item in items], dtype=torch.bool), m)
+        for v, items, m in zip(values, item_sets, missing)
+    ]
 
 
 def stack(scores: Sequence[Scores]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

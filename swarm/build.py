@@ -196,10 +196,12 @@ def build(cfg: DictConfig) -> Setup:
             top_p=g.top_p,
             batch_size=g.batch_size,
         ),
-        progress=cfg.progress and dist.is_main,
     )
+    # One base in memory: takers on the generators' base become a second LoRA structure of the same model.
+    share = writer_model if Path(taker_base).resolve() == writer_model.base_dir else None
     taker_model = load_lora_model(
-        "taker", taker_base, search + heldout, t.base if t.kind == "hf" else None, device=device, dtype=dtype, chat_template=t.chat_template
+        "taker", taker_base, search + heldout, t.base if t.kind == "hf" else None, device=device, dtype=dtype,
+        chat_template=t.chat_template, share=share,
     )
     answering = AnswerSettings(template=t.template, max_new_tokens=t.max_new_tokens, stop=t.stop, batch_size=t.batch_size)
     vectors = taker_model.expert_vectors
@@ -208,5 +210,5 @@ def build(cfg: DictConfig) -> Setup:
     judge = build_judge(cfg, device, dtype)
     realism = Realism(task.realism_corpus(), top_k=cfg.objective.realism_top_k)
     objective = ObjectiveSettings(dict(cfg.objective.weights), cfg.objective.chunks, cfg.objective.novelty_eps)
-    evaluator = Evaluator(writer, takers, judge, objective, realism, dist)
+    evaluator = Evaluator(writer, takers, judge, objective, realism, dist, progress=cfg.progress and dist.is_main)
     return Setup(task, dist, writer, takers, held, judge, evaluator)

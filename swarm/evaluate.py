@@ -17,9 +17,10 @@ from generators.writer import Writer
 from objectives import metrics
 from objectives.judges import Judge
 from objectives.realism import Realism
-from objectives.scores import Scores, score_items, stack
+from objectives.scores import Scores, score_sets, stack
 from objectives.tasks import Item
 from swarm.dist import Dist
+from swarm.progress import phase
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,13 @@ def step_seed(seed: int, step: int) -> int:
 
 
 class Evaluator:
-    """Scores particles' items with a taker panel and turns them into utilities."""
+    """Scores particles' items with a taker panel and turns them into utilities.
+
+    A step runs three phases, each over all of this process's particles at
+    once: generate (one multi-LoRA generation for every particle), answer
+    (every search taker on every distinct item, one multi-LoRA pass) and
+    judge (every answer in one call). With ``progress`` each phase prints one
+    line with its rate (items/s)."""
 
     def __init__(
         self,
@@ -71,6 +78,7 @@ class Evaluator:
         objective: ObjectiveSettings,
         realism: Realism,
         dist: Dist,
+        progress: bool = False,
     ) -> None:
         self.writer = writer
         self.takers = takers
@@ -78,21 +86,39 @@ class Evaluator:
         self.objective = objective
         self.realism = realism
         self.dist = dist
+        self.progress = progress
         self.orig_means: torch.Tensor | None = None
 
-    def score(self, items: Sequence[Item], takers: TakerPanel | None = None) -> Scores:
+    def score_sets(
+        self, item_sets: Sequence[Sequence[Item]], takers: TakerPanel | None = None, which: Sequence[int] | None = None
+    ) -> list[Scores]:
+        """Scores of each item set by the panel's takers (``which``: a subset of them), one pass each phase."""
         panel = takers or self.takers
-        return score_items(items, panel.answer, len(panel), self.judge)
+        chosen = list(range(len(panel))) if which is None else list(which)
+
+        def answer_all(inputs: list[str]) -> list[list[str]]:
+            with phase("answer", len(inputs) * len(chosen), "answer", self.progress) as tick:
+                return panel.answer_all(inputs, chosen, progress=tick)
+
+        def judge(items: list[Item], answers: list[str]) -> list[float | None]:
+            with phase("judge", len(items), "item", self.progress) as tick:
+                scores = self.judge.score(items, answers)
+                tick(len(items))
+            return scores
+
+        return score_sets(item_sets, answer_all, len(chosen), judge)
+
+    def score(self, items: Sequence[Item], takers: TakerPanel | None = None) -> Scores:
+        return self.score_sets([items], takers)[0]
 
     def score_sharded(self, items: Sequence[Item], takers: TakerPanel | None = None) -> Scores:
         """``score`` with the takers sharded over processes; the same Scores on every process."""
         panel = takers or self.takers
         if self.dist.world == 1:
             return self.score(items, panel)
-        mine = {
-            t: score_items(items, lambda _, inputs, t=t: panel.answer(t, inputs), 1, self.judge)
-            for t in self.dist.shard(len(panel))
-        }
+        shard = self.dist.shard(len(panel))
+        part = self.score_sets([items], panel, shard)[0] if shard else None
+        mine = {t: Scores(part.values[j : j + 1], part.valid, part.missing if j == 0 else 0) for j, t in enumerate(shard)}
         rows = self.dist.gather(mine, len(panel))
         return Scores(torch.cat([r.values for r in rows]), rows[0].valid, sum(r.missing for r in rows))
 
@@ -100,9 +126,11 @@ class Evaluator:
         texts = [item.input if item.valid else "" for item in items]
         return ParticleResult(items, scores, self.realism.score(texts))
 
-    def particle(self, vector: torch.Tensor, seed: int, n_prompts: int, takers: TakerPanel | None = None) -> ParticleResult:
-        items = self.writer.write(vector, seed, n_prompts)
-        return self.result(items, self.score(items, takers))
+    def write(self, vectors: torch.Tensor, seed: int, n_prompts: int) -> list[list[Item]]:
+        """Every row's items, one multi-LoRA generation (the generate phase)."""
+        total = len(vectors) * n_prompts * self.writer.settings.items_per_prompt
+        with phase("generate", total, "item", self.progress) as tick:
+            return self.writer.write_each(vectors, seed, n_prompts, progress=tick)
 
     def original_means(self, items: Sequence[Item], takers: TakerPanel | None = None) -> torch.Tensor:
         """Per-taker mean score on the task's original dev items (novelty's reference), computed once."""
@@ -126,13 +154,14 @@ class Evaluator:
         n_prompts = n_prompts or self.writer.settings.prompts_per_step
         n = vectors.shape[0]
         if n >= self.dist.world:
-            mine = {i: self.particle(vectors[i], seed, n_prompts, takers) for i in self.dist.shard(n)}
+            shard = self.dist.shard(n)
+            mine_vectors = vectors if len(shard) == n else vectors[shard]  # one process: the PSO's own tensor
+            item_sets = self.write(mine_vectors, seed, n_prompts)
+            scores = self.score_sets(item_sets, takers)
+            mine = {i: self.result(items, sc) for i, items, sc in zip(shard, item_sets, scores)}
             results = self.dist.gather(mine, n)
         else:
-            results = []
-            for vector in vectors:
-                items = self.writer.write(vector, seed, n_prompts)
-                results.append(self.result(items, self.score_sharded(items, takers)))
+            results = [self.result(items, self.score_sharded(items, takers)) for items in self.write(vectors, seed, n_prompts)]
         return self.combine(results, self.orig_means if orig_means is None else orig_means)
 
     def evaluate_items(self, items: list[Item], takers: TakerPanel | None = None, orig_means: torch.Tensor | None = None) -> Evaluation:

@@ -175,7 +175,7 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
     n_prompts = max(1, math.ceil(cfg.export.n_items / cfg.generator.items_per_prompt))
     seed = step_seed(cfg.seed, EXPORT_SEED_STEP)
     heldout_orig = ev_.original_means(setup.task.dev[: cfg.objective.novelty_items], setup.heldout)
-    items = setup.writer.write(result.best, seed, n_prompts)  # once, on every process; the takers are sharded
+    items = ev_.write(result.best[None], seed, n_prompts)[0]  # once, on every process; the takers are sharded
     heldout = ev_.evaluate_items(items, setup.heldout, heldout_orig)
     search = ev_.evaluate_items(items, setup.takers, ev_.orig_means)
     weights = dict(cfg.objective.weights)

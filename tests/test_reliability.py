@@ -296,13 +296,10 @@ class FakeWriterModel:
     """Particle i (its vector's first entry) writes outputs[i] for every prompt."""
 
     def __init__(self, outputs: list[str]) -> None:
-        self.outputs, self.active = outputs, 0
+        self.outputs = outputs
 
-    def load(self, vector: torch.Tensor) -> None:
-        self.active = int(vector[0])
-
-    def generate(self, prompts, **kwargs) -> list[str]:
-        return [self.outputs[self.active] for _ in prompts]
+    def generate_each(self, vectors: torch.Tensor, prompts, **kwargs) -> list[list[str]]:
+        return [[self.outputs[int(v[0])] for _ in prompts] for v in vectors]
 
 
 class FakeTakers:
@@ -313,8 +310,9 @@ class FakeTakers:
     def __len__(self) -> int:
         return 2
 
-    def answer(self, taker: int, inputs: list[str]) -> list[str]:
-        return [(format_answer(solve(x)) if taker == 0 else "0") if solve(x) is not None else "" for x in inputs]
+    def answer_all(self, inputs: list[str], takers=None, progress=None) -> list[list[str]]:
+        return [[(format_answer(solve(x)) if t == 0 else "0") if solve(x) is not None else "" for x in inputs]
+                for t in (range(2) if takers is None else takers)]
 
 
 class GarbageJudge:

