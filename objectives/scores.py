@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from objectives.judges import Judge
 from objectives.tasks import Item
 
 AnswerAll = Callable[[list[str]], list[list[str]]]
@@ -65,6 +66,11 @@ def score_sets(item_sets: Sequence[Sequence[Item]], answer_all: AnswerAll, n_tak
         Scores(v, torch.tensor([item.valid for item in items], dtype=torch.bool), m)
         for v, items, m in zip(values, item_sets, missing)
     ]
+
+
+def score_items(items: Sequence[Item], answer: Callable[[int, list[str]], list[str]], n_takers: int, judge: Judge) -> Scores:
+    """``score_sets`` for one item set, with ``answer(taker, inputs)`` one taker at a time."""
+    return score_sets([items], lambda inputs: [answer(t, inputs) for t in range(n_takers)], n_takers, judge.score)[0]
 
 
 def stack(scores: Sequence[Scores]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
