@@ -26,7 +26,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-METHODS = ["data_swarms", "random_search", "best_expert", "uniform_soup", "base_model"]
+METHODS = ["data_swarms", "random_search", "cma_es", "prompt_search", "best_expert", "data_merge", "ties", "uniform_soup", "base_model"]
 OBJECTIVES = ["difficulty", "separation", "novelty", "consistency", "realism", "mixed"]
 
 

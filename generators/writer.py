@@ -16,7 +16,7 @@ from generators.experts import LoraModel
 from generators.prompts import few_shot_prompt, parse_items, sample_examples
 from objectives.tasks import Item, Task
 
-__all__ = ["Writer", "WriterSettings"]
+__all__ = ["Prompt", "Writer", "WriterSettings"]
 
 Progress = Callable[[int], None]
 """progress(n): n more items done (a phase's progress line counts them)."""
@@ -35,6 +35,14 @@ class WriterSettings:
     max_batch_tokens: int = 1 << 16  # multi-LoRA: rows x (prompt + new tokens) per forward, the KV-cache budget
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """What a prompt search varies: the formatted dev examples each prompt draws its shots from, and the template."""
+
+    examples: tuple[str, ...]
+    template: str
+
+
 class Writer:
     """A generator model that writes items for a task from few-shot prompts."""
 
@@ -44,19 +52,23 @@ class Writer:
         self.settings = settings
         self.pool = [task.format_example(item) for item in task.dev]
 
-    def write(self, vector: torch.Tensor, seed: int, n_prompts: int, progress: Progress | None = None) -> list[Item]:
+    def write(self, vector: torch.Tensor, seed: int, n_prompts: int, progress: Progress | None = None,
+              prompt: Prompt | None = None) -> list[Item]:
         """``n_prompts × items_per_prompt`` items; unparseable slots are invalid items."""
-        return self.write_each(vector[None], seed, n_prompts, progress)[0]
+        return self.write_each(vector[None], seed, n_prompts, progress, prompt)[0]
 
-    def write_each(self, vectors: torch.Tensor, seed: int, n_prompts: int, progress: Progress | None = None) -> list[list[Item]]:
+    def write_each(self, vectors: torch.Tensor, seed: int, n_prompts: int, progress: Progress | None = None,
+                   prompt: Prompt | None = None) -> list[list[Item]]:
         """``write`` for every row of ``vectors`` [G, d], all in one multi-LoRA generation.
 
         Every particle gets the same few-shot prompts and sampling seeds (the
-        step's common random numbers), so its items depend on its vector alone."""
+        step's common random numbers), so its items depend on its vector alone.
+        ``prompt`` replaces the example pool (all dev items) and the template."""
         s = self.settings
         rng = random.Random(seed)
-        shots = [sample_examples(self.pool, s.few_shot, rng) for _ in range(n_prompts)]
-        prompts = [few_shot_prompt(ex, s.items_per_prompt, s.template) for ex in shots]
+        pool, template = (self.pool, s.template) if prompt is None else (list(prompt.examples), prompt.template)
+        shots = [sample_examples(pool, s.few_shot, rng) for _ in range(n_prompts)]
+        prompts = [few_shot_prompt(ex, s.items_per_prompt, template) for ex in shots]
         texts = self.model.generate_each(
             vectors, prompts, max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
             batch_size=s.batch_size, seed=seed, max_batch_tokens=s.max_batch_tokens,

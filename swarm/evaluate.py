@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import torch
 
 from generators.takers import TakerPanel
-from generators.writer import Writer
+from generators.writer import Prompt, Writer
 from objectives import metrics
 from objectives.judges import Judge
 from objectives.realism import Realism
@@ -126,11 +126,11 @@ class Evaluator:
         texts = [item.input if item.valid else "" for item in items]
         return ParticleResult(items, scores, self.realism.score(texts))
 
-    def write(self, vectors: torch.Tensor, seed: int, n_prompts: int) -> list[list[Item]]:
-        """Every row's items, one multi-LoRA generation (the generate phase)."""
+    def write(self, vectors: torch.Tensor, seed: int, n_prompts: int, prompt: Prompt | None = None) -> list[list[Item]]:
+        """Every row's items, one multi-LoRA generation (the generate phase); ``prompt``: see Writer.write_each."""
         total = len(vectors) * n_prompts * self.writer.settings.items_per_prompt
         with phase("generate", total, "item", self.progress) as tick:
-            return self.writer.write_each(vectors, seed, n_prompts, progress=tick)
+            return self.writer.write_each(vectors, seed, n_prompts, progress=tick, prompt=prompt)
 
     def original_means(self, items: Sequence[Item], takers: TakerPanel | None = None) -> torch.Tensor:
         """Per-taker mean score on the task's original dev items (novelty's reference), computed once."""

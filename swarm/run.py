@@ -22,6 +22,7 @@ from objectives.tasks import Item
 from swarm import checkpoint
 from swarm.build import ConfigError, Setup, build
 from swarm.errors import RunStopped
+from generators.writer import Prompt
 from swarm.evaluate import Evaluation, step_seed
 from swarm.files import (
     OrderedWriter, atomic_dir, atomic_write_json, atomic_write_jsonl, atomic_write_text, jsonl,
@@ -53,7 +54,10 @@ class RunContext:
 
     def evaluate(self, vectors: torch.Tensor, step: int) -> Evaluation:
         """Evaluate a step's particles; stop cleanly if the judge lost too many scores."""
-        ev = self.setup.evaluator.evaluate(vectors, step_seed(self.cfg.seed, step))
+        return self.check(self.setup.evaluator.evaluate(vectors, step_seed(self.cfg.seed, step)), step)
+
+    def check(self, ev: Evaluation, step: int) -> Evaluation:
+        """``ev`` of step ``step``, unless the judge lost too many of its scores (then the run stops cleanly)."""
         limit = self.cfg.judge.max_missing_fraction
         if ev.missing_fraction > limit:
             kept = f"checkpoint of step {step - 1} kept" if step > 1 else "no step completed yet"
@@ -103,6 +107,7 @@ class SearchResult:
     best_utility: float
     steps: int
     stop_reason: str
+    prompt: Prompt | None = None  # the prompt the best generator writes with (prompt_search); None: the default
 
 
 def step_rows(ev: Evaluation, taker_names: list[str]) -> list[dict]:
@@ -175,7 +180,7 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
     n_prompts = max(1, math.ceil(cfg.export.n_items / cfg.generator.items_per_prompt))
     seed = step_seed(cfg.seed, EXPORT_SEED_STEP)
     heldout_orig = ev_.original_means(setup.task.dev[: cfg.objective.novelty_items], setup.heldout)
-    items = ev_.write(result.best[None], seed, n_prompts)[0]  # once, on every process; the takers are sharded
+    items = ev_.write(result.best[None], seed, n_prompts, result.prompt)[0]  # once, on every process; the takers are sharded
     heldout = ev_.evaluate_items(items, setup.heldout, heldout_orig)
     search = ev_.evaluate_items(items, setup.takers, ev_.orig_means)
     weights = dict(cfg.objective.weights)
@@ -190,6 +195,8 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
         "stop_reason": result.stop_reason,
         "heldout": evaluation_summary(heldout, setup.heldout.names, weights),
     }
+    if result.prompt is not None:
+        summary["prompt"] = {"template": result.prompt.template, "examples": list(result.prompt.examples)}
     if cfg.adversarial.enabled:  # exports best/taker/ too
         from swarm.adversarial import finalize_adversarial
 
@@ -246,7 +253,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if adversarial:
             from swarm.adversarial import adversarial_swarms as search
         else:
-            search = table[cfg.method.name]
+            method = table[cfg.method.name]
+            options = {k: v for k, v in OmegaConf.to_container(cfg.method, resolve=True).items() if k != "name"}
+            search = lambda ctx: method(ctx, **options)  # noqa: E731
         result = search(ctx)
         ctx.writer.flush()  # the last checkpoint is on disk before summary.json says the run is done
         summary = finalize(ctx, result)

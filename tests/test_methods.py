@@ -4,10 +4,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from tests.cli import dswarm, read_jsonl
 
-BASELINES = ["base_model", "best_expert", "uniform_soup", "random_search"]
+from swarm.baselines import METHODS
+
+BASELINES = list(METHODS)  # the eight: base_model, prompt_search, best_expert, data_merge, uniform_soup, ties, random_search, cma_es
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +39,11 @@ def test_best_expert_picks_the_best_initial_expert(baseline_runs):
     assert summary["best_utility"] == pytest.approx(max(first["utility"]))
 
 
-def test_random_search_has_the_swarm_budget(baseline_runs):
-    run_dir, summary = baseline_runs["random_search"]
+@pytest.mark.parametrize("method", ["random_search", "cma_es", "prompt_search"])
+def test_searches_have_the_swarm_budget(baseline_runs, method):
+    """As many candidates a step as generator experts (the swarm's particles), pso.max_steps steps,
+    starting from the experts themselves."""
+    run_dir, summary = baseline_runs[method]
     rows = read_jsonl(run_dir / "metrics.jsonl")
     assert [len(r["utility"]) for r in rows] == [4, 4]
     assert summary["steps"] == 2
@@ -45,7 +51,61 @@ def test_random_search_has_the_swarm_budget(baseline_runs):
     assert summary["initial_best"] == pytest.approx(max(rows[0]["utility"]))
 
 
+def test_searches_start_from_the_experts(baseline_runs):
+    experts = read_jsonl(baseline_runs["best_expert"][0] / "metrics.jsonl")[0]["utility"]
+    for method in ("random_search", "cma_es", "prompt_search"):
+        assert read_jsonl(baseline_runs[method][0] / "metrics.jsonl")[0]["utility"] == experts, method
+
+
+def test_prompt_search_exports_the_prompt_it_found(baseline_runs):
+    run_dir, summary = baseline_runs["prompt_search"]
+    rows = read_jsonl(run_dir / "metrics.jsonl")
+    if max(rows[1]["utility"]) > max(rows[0]["utility"]):  # a searched prompt beat the experts' default prompt
+        assert len(summary["prompt"]["examples"]) == 2 * 4 and "{examples}" in summary["prompt"]["template"]
+    else:
+        assert "prompt" not in summary
+
+
+def test_merges_are_new_generators(baseline_runs):
+    """ties and data_merge export an adapter that is neither an expert nor the uniform soup."""
+    from generators.experts import read_adapter
+
+    def tensors(method):
+        return read_adapter(baseline_runs[method][0] / "best" / "generator")[1]
+
+    soup, experts_best = tensors("uniform_soup"), tensors("best_expert")
+    for method in ("ties", "data_merge"):
+        merged = tensors(method)
+        assert set(merged) == set(soup), method
+        assert any(not torch.equal(merged[k], soup[k]) for k in soup), method
+        assert any(not torch.equal(merged[k], experts_best[k]) for k in soup), method
+        assert all(torch.isfinite(v).all() for v in merged.values()), method
+
+
+def test_cma_es_resume_equals_uninterrupted(baseline_runs, tmp_path):
+    resumed = tmp_path / "cma"
+    dswarm("method=cma_es", "pso.max_steps=1", "logger=none", run_dir=resumed)
+    dswarm("method=cma_es", "pso.max_steps=2", "logger=none", run_dir=resumed)
+    whole = read_jsonl(baseline_runs["cma_es"][0] / "metrics.jsonl")
+    assert [r["utility"] for r in read_jsonl(resumed / "metrics.jsonl")] == [r["utility"] for r in whole]
+
+
 def test_base_model_and_soup_evaluate_one_candidate(baseline_runs):
     for method in ("base_model", "uniform_soup"):
         rows = read_jsonl(baseline_runs[method][0] / "metrics.jsonl")
         assert len(rows) == 1 and len(rows[0]["utility"]) == 1
+
+
+@pytest.mark.parametrize("override, message", [
+    ("method.weights=[1.0,2.0]", "method.weights: one weight per generator expert (4), got 2"),
+    ("method.combination=svd", "method.combination: must be one of ties, dare_ties"),
+])
+def test_ties_settings_are_checked(tmp_path, tiny_zoo, override, message):
+    out = dswarm("method=ties", override, "logger=none", run_dir=tmp_path / "bad", check=False)
+    assert out.returncode == 2 and message in out.stderr
+
+
+def test_prompt_search_instructions_are_checked(tmp_path, tiny_zoo):
+    out = dswarm("method=prompt_search", "method.instructions=evol", "method.evol=[no placeholders]", "logger=none",
+                 run_dir=tmp_path / "bad", check=False)
+    assert out.returncode == 2 and "method.evol: every instruction needs {n} and {examples}" in out.stderr
