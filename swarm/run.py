@@ -18,11 +18,11 @@ from typing import Any, Callable
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from generators.writer import Prompt
 from objectives.tasks import Item
 from swarm import checkpoint
 from swarm.build import ConfigError, Setup, build
 from swarm.errors import RunStopped
-from generators.writer import Prompt
 from swarm.evaluate import Evaluation, step_seed
 from swarm.files import (
     OrderedWriter, atomic_dir, atomic_write_json, atomic_write_jsonl, atomic_write_text, jsonl,
