@@ -61,7 +61,7 @@ from swarm.pso import PSO
 from swarm.run import RunContext, SearchResult, evaluation_summary
 
 
-@dataclass
+@dataclass(kw_only=True)  # after SearchResult's defaulted fields
 class AdversarialResult(SearchResult):
     best_taker: torch.Tensor  # the model swarm's global best g
     initial_taker: torch.Tensor  # the best taker expert on the initial (dev) pool
