@@ -176,18 +176,30 @@ def compare(bench: Bench, particles: list[int], reps: int) -> dict[int, tuple[fl
 
 # ----------------------------------------------------------------------------- peak memory, one process each
 
+def _peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it does not carry the parent's peak over fork+exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _memory_child(spec: str) -> None:
-    """Load the generator model and the taker model (on one base or two); print the peak above the start."""
+    """Load the generator and taker models (one base or two), run each once; print peak RSS, CUDA peak, weight bytes."""
     job = json.loads(spec)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _peak_rss_mib()
     gen = LoraModel(job["base"], job["gens"], device=device, dtype=dtype)
-    LoraModel(job["base"], job["takers"], device=device, dtype=dtype, share=gen if job["shared"] else None)
-    rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    cuda = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
-    base = sum(p.numel() * p.element_size() for n, p in gen.model.named_parameters() if "lora_" not in n) / 2**20
-    print(json.dumps({"rss_mib": rss, "cuda_mib": cuda, "base_mib": base}))
+    takers = LoraModel(job["base"], job["takers"], device=device, dtype=dtype, share=gen if job["shared"] else None)
+    for lm in (gen, takers):  # touch every weight (safetensors loads are lazy mmaps until used)
+        lm.generate_each(lm.expert_vectors[:1], ["1 + 1 ="], max_new_tokens=2)
+    storages = {p.untyped_storage().data_ptr(): p.untyped_storage().nbytes() for lm in (gen, takers) for p in lm.model.parameters()}
+    print(json.dumps({
+        "rss_mib": _peak_rss_mib() - before,
+        "cuda_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
+        "weights_mib": sum(storages.values()) / 2**20,
+    }))
 
 
 def peak_memory(bench: Bench) -> dict[bool, dict]:
@@ -231,10 +243,11 @@ def main() -> None:
             results[kind] = compare(bench, sizes, args.reps)
             memory[kind] = peak_memory(bench)
             del bench
-    print(f"peak memory of the generator + taker models ({'CUDA allocated' if device == 'cuda' else 'RSS'}, MiB above the process's start):")
+    print(f"memory of the generator + taker models, MiB: weights held (distinct storages) and peak "
+          f"{'CUDA allocated' if device == 'cuda' else 'RSS above the process start'} after one generate each")
     for kind, mem in memory.items():
-        print(f"  {kind:<8} one shared base {mem[True][key]:8.1f}   two bases {mem[False][key]:8.1f}   "
-              f"(base weights {mem[True]['base_mib']:.1f})")
+        print(f"  {kind:<8} one shared base: weights {mem[True]['weights_mib']:8.1f}  peak {mem[True][key]:8.1f}   "
+              f"two bases: weights {mem[False]['weights_mib']:8.1f}  peak {mem[False][key]:8.1f}")
     print(f"{'model':<9}{'P':>4}{'per-particle s':>16}{'multi-LoRA s':>14}{'speedup':>9}{'target':>8}")
     for kind, rows in results.items():
         for p, (one, multi) in rows.items():
