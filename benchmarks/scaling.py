@@ -4,7 +4,7 @@
 --curve: step time versus the swarm's size instead, per-particle versus
 multi-LoRA (benchmarks/multi_lora.py's step, zoo, greedy, outputs checked
 identical): P = 4, 8, 16, 32 particles with T = 4 takers, and T = 1, 2, 4, 8
-takers with P = 8. Writes OUT_DIR/scaling.csv and OUT_DIR/scaling.png and
+takers with P = 8. Writes OUT_DIR/multi_lora_scaling.csv and .png and
 prints each path's growth from the smallest to the largest swarm; the last
 line is the multi-LoRA speedup at P = 32.
 
@@ -87,7 +87,7 @@ def curve(out: Path, size: str, reps: int) -> None:
             rows.append({"axis": axis, "P": p, "T": t, "per_particle_s": round(one, 3), "multi_lora_s": round(multi, 3)})
             print(f"  P={p:<3} T={t:<2} per-particle {one:7.2f} s  multi-LoRA {multi:7.2f} s  {one / multi:5.1f}x", flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "scaling.csv", "w", newline="") as f:
+    with open(out / "multi_lora_scaling.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -101,7 +101,7 @@ def curve(out: Path, size: str, reps: int) -> None:
         ax.set_ylabel("step time (s)")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "scaling.png", dpi=120)
+    fig.savefig(out / "multi_lora_scaling.png", dpi=120)
     for axis in ("P", "T"):
         part = [r for r in rows if r["axis"] == axis]
         lo, hi = part[0], part[-1]
@@ -110,7 +110,7 @@ def curve(out: Path, size: str, reps: int) -> None:
     by_p = {r["P"]: r for r in rows if r["axis"] == "P"}
     print(f"P 4 -> 16: per-particle {by_p[16]['per_particle_s'] / by_p[4]['per_particle_s']:.1f}x, "
           f"multi-LoRA {by_p[16]['multi_lora_s'] / by_p[4]['multi_lora_s']:.1f}x (target <= 2x)")
-    print(f"wrote {out / 'scaling.csv'} and {out / 'scaling.png'}")
+    print(f"wrote {out / 'multi_lora_scaling.csv'} and {out / 'multi_lora_scaling.png'}")
     print(f"speedup: {by_p[32]['per_particle_s'] / by_p[32]['multi_lora_s']:.1f}x")
 
 

@@ -5,13 +5,17 @@ adapter's `LoraConfig`, and reads every adapter directory (safetensors only)
 into a row of `expert_vectors`. A swarm particle is a flat fp32 vector in the
 layout of `spec` (generators/particles.py); `load(vec)` copies it into the live
 LoRA tensors without reloading or re-wrapping anything, and `generate` runs
-left-padded batched decoding with whatever particle is loaded. The zero
-vector is the base model exactly (every LoRA B is zero).
+left-padded batched decoding with whatever particle is loaded;
+`generate_each(vectors, prompts)` runs every row of `vectors` on the prompts
+in the same batches, each row its own adapter (generators/multi_lora.py).
+The zero vector is the base model exactly (every LoRA B is zero).
 
 Usage:
     lm = LoraModel(zoo.base_dir, list(zoo.generators.values()))
     lm.load(lm.expert_vectors[2])
     texts = lm.generate(prompts, max_new_tokens=64, temperature=1.0, seed=3)
+    every = lm.generate_each(pso.x, prompts, max_new_tokens=64, temperature=1.0, seed=3)  # [P][n]
+    takers = LoraModel(zoo.base_dir, list(zoo.takers.values()), share=lm)  # same base weights
 """
 from __future__ import annotations
 
