@@ -51,7 +51,7 @@ def sweep(out: Path, seeds: list[int], settings: list[str], jobs: int, threads: 
     while pending or running:
         while pending and len(running) < jobs:
             arm, extra = pending.pop(0)
-            cmd = [str(DSWARM), "-m", f"seed={','.join(map(str, seeds))}", "adversarial=on", "logger=none", "progress=false",
+            cmd = [str(DSWARM), "-m", f"seed={','.join(map(str, seeds))}", "adversarial=on", "taker=zoo_lora", "logger=none", "progress=false",
                    *settings, *extra, f"hydra.sweep.dir={out / arm}", "hydra.sweep.subdir=seed_${seed}"]
             print("$", " ".join(cmd), flush=True)
             running.append((arm, subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL)))

@@ -44,7 +44,7 @@ def main() -> None:
     pool = [sample_problem(rng.choice(FAMILIES), rng) for _ in range(100)]
     lists = [few_shot_prompt(rng.sample(pool, N_SHOTS), N_NEW, GENERATOR_TEMPLATE) for _ in range(args.n_lists)]
 
-    takers = LoraModel(zoo.base_dir, list(zoo.takers.values()))
+    takers = LoraModel(zoo.lora_base, list(zoo.lora_takers.values()))
     takers.load(takers.expert_vectors[0])
     gens = LoraModel(zoo.base_dir, list(zoo.generators.values()))
     gens.load(gens.expert_vectors[0])

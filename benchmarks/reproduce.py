@@ -1,136 +1,188 @@
-"""Does Data Swarms beat its baselines? Methods × objectives × seeds on the embedded task.
+"""The pre-registered reproduction (docs/claim.md): every method x objective x seed, then both tables.
 
-    python benchmarks/reproduce.py                 # the full table (≈ 60 min on 2 CPU cores)
-    python benchmarks/reproduce.py --seeds 0 --objectives difficulty,mixed   # a quick look
+    make reproduce                                   # = python benchmarks/reproduce.py: the protocol
+    python benchmarks/reproduce.py --smoke           # the same code path at a tiny scale (tiny zoo, 2 seeds, 1 step)
+    DSWARM_REPRO_SMOKE=1 make reproduce              # the same
+    python benchmarks/reproduce.py --reuse           # only rebuild the tables from the run dirs
 
-Runs one `dswarm -m` sweep (method × objective × seed), then reads every run's
-summary.json. Each cell is the utility, under the objective the run optimized,
-of the final dataset measured on the **held-out takers** (never seen during
-search): mean ± sd over seeds. Writes outputs/report/table.md, table.csv and
-bars.png, and prints the table.
+One `dswarm -m` sweep per group of objectives (``--jobs`` side by side), then
+every run's summary.json is read once. Each run scored its final dataset on
+the search takers and on the held-out takers, split into column groups
+(held-out models, off-the-shelf SmolLM2) by slicing the same score tensor,
+so every table row comes from the same final datasets. Writes
+``<out>/tables.md`` (utilities, and paired differences Data Swarms - baseline
+with bootstrap 95 % CIs; bold where the CI excludes 0 in Data Swarms' favour),
+``<out>/results.csv`` and ``<out>/differences.png`` (CIs as error bars).
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import json
-import statistics
 import os
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import matplotlib
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-METHODS = ["data_swarms", "random_search", "cma_es", "prompt_search", "best_expert", "data_merge", "ties", "uniform_soup", "base_model"]
-OBJECTIVES = ["difficulty", "separation", "novelty", "consistency", "realism", "mixed"]
+from swarm.stats import paired_difference  # noqa: E402
+
+# The protocol of docs/claim.md. Changing it is a protocol change: log it there with its reason.
+PROTOCOL = {
+    "zoo": "default",
+    "seeds": [11, 12, 13, 14, 15],
+    "objectives": ["difficulty", "separation", "mixed"],
+    "steps": 10,
+    "prompts": 20,          # prompts per particle per step: 20 x 5 items = 100 items per generator per step
+    "items": 200,           # export.n_items: the final dataset scored on every taker group
+}
+SMOKE = {"zoo": "tiny", "seeds": [101, 102], "objectives": ["difficulty"], "steps": 1, "prompts": 1, "items": 10}
+GROUPS = (("search", "search takers"), ("models", "held-out models"), ("off_the_shelf", "off-the-shelf (SmolLM2)"))
+REFERENCE = "data_swarms"
 
 
-def sweep(out: Path, methods: list[str], objectives: list[str], seeds: list[int], sizes: list[str], jobs: int) -> None:
-    """Hydra multiruns, one per group of objectives, ``jobs`` at a time (one thread each);
-    every job shares the sizes, so every method gets the same budget."""
+def registered_methods() -> list[str]:
+    """Every method config on this checkout (conf/method/*.yaml), Data Swarms first: new baselines join by name."""
+    names = sorted(p.stem for p in (REPO / "conf" / "method").glob("*.yaml"))
+    return [REFERENCE] + [n for n in names if n != REFERENCE]
+
+
+def sweep(out: Path, methods: list[str], p: dict, jobs: int) -> None:
+    """Hydra multiruns, one per group of objectives, ``jobs`` at a time (one thread each), same budget for all."""
     dswarm = Path(sys.executable).parent / "dswarm"
+    objectives = p["objectives"]
     groups = [objectives[i::jobs] for i in range(jobs) if objectives[i::jobs]]
+    sizes = [f"zoo.size={p['zoo']}", f"pso.max_steps={p['steps']}", f"generator.prompts_per_step={p['prompts']}",
+             f"export.n_items={p['items']}", "logger=none", "progress=false", "threads=1"]
     procs = []
     for group in groups:
-        cmd = [
-            str(dswarm), "-m",
-            f"method={','.join(methods)}", f"objective={','.join(group)}", f"seed={','.join(map(str, seeds))}",
-            "logger=none", "progress=false", f"hydra.sweep.dir={out}/{'_'.join(group)}", *sizes,
-        ]
+        cmd = [str(dswarm), "-m", f"method={','.join(methods)}", f"objective={','.join(group)}",
+               f"seed={','.join(map(str, p['seeds']))}", f"hydra.sweep.dir={out}/{'_'.join(group)}", *sizes]
         print("$", " ".join(cmd), flush=True)
-        env = dict(os.environ, OMP_NUM_THREADS="1") if len(groups) > 1 else None
-        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL))
-    if any(p.wait() != 0 for p in procs):
+        procs.append(subprocess.Popen(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL))
+    if any(proc.wait() != 0 for proc in procs):
         raise SystemExit("reproduce: a sweep failed; see its run dirs' dswarm.log")
 
 
-def table(out: Path, takers: str = "heldout") -> tuple[dict, list[str], list[str]]:
-    """(method, objective) -> the final data's utilities over seeds, measured by ``takers``."""
-    cells: dict[tuple[str, str], list[float]] = {}
-    for path in out.rglob("summary.json"):
+def collect(out: Path) -> dict[tuple[str, str, str], dict[int, float]]:
+    """(objective, group, method) -> {seed: utility of the final dataset on that taker group}."""
+    cells: dict[tuple[str, str, str], dict[int, float]] = {}
+    for path in sorted(out.rglob("summary.json")):
         s = json.loads(path.read_text())
-        cells.setdefault((s["method"], s["objective"]), []).append(s[takers]["utility"])
-    methods = [m for m in METHODS if any(k[0] == m for k in cells)]
-    objectives = [o for o in OBJECTIVES if any(k[1] == o for k in cells)]
-    return cells, methods, objectives
+        by_group = {"search": s["search_takers"], **s.get("heldout_groups", {})}
+        for group, summary in by_group.items():
+            cells.setdefault((s["objective"], group, s["method"]), {})[int(s["seed"])] = summary["utility"]
+    return cells
 
 
-def stats(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+def rows(cells: dict, methods: list[str], objectives: list[str]) -> list[dict]:
+    """One row per (objective, group, method): mean, sd, n; for baselines the paired difference and its CI."""
+    out = []
+    for o in objectives:
+        for g, _ in GROUPS:
+            ref = cells.get((o, g, REFERENCE))
+            for m in methods:
+                values = cells.get((o, g, m))
+                if not values:
+                    continue
+                v = list(values.values())
+                row = {"objective": o, "group": g, "method": m, "mean": statistics.fmean(v),
+                       "sd": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v)}
+                if m != REFERENCE and ref:
+                    d = paired_difference(ref, values)
+                    row.update(diff=d.mean, ci_low=d.low, ci_high=d.high, win=d.low > 0, loss=d.high < 0)
+                out.append(row)
+    return out
 
 
-def markdown_table(cells: dict, methods: list[str], objectives: list[str]) -> tuple[str, list[dict]]:
-    """Mean ± sd per cell, the best method of each column in bold."""
-    header = "| method | " + " | ".join(objectives) + " |"
-    lines = [header, "|---" * (len(objectives) + 1) + "|"]
-    best = {o: max(methods, key=lambda m: stats(cells.get((m, o), [float("-inf")]))[0]) for o in objectives}
-    rows = []
-    for m in methods:
-        row = [m]
-        for o in objectives:
-            values = cells.get((m, o))
-            if not values:
-                row.append("")
+def markdown(table: list[dict], methods: list[str], objectives: list[str]) -> str:
+    """Table 1: utilities (mean ± sd over seeds). Table 2: Data Swarms − baseline, mean [95 % CI]."""
+    groups = [(g, label) for g, label in GROUPS if any(r["group"] == g for r in table)]
+    index = {(r["objective"], r["group"], r["method"]): r for r in table}
+    head = "| objective | method | " + " | ".join(label for _, label in groups) + " |\n" + "|---" * (len(groups) + 2) + "|\n"
+    one, two = head, head
+    for o in objectives:
+        for m in methods:
+            cells = [index.get((o, g, m)) for g, _ in groups]
+            if not any(cells):
                 continue
-            mean, sd = stats(values)
-            text = f"{mean:.3f} ± {sd:.3f}"
-            row.append(f"**{text}**" if best[o] == m else text)
-            rows.append({"method": m, "objective": o, "mean": mean, "sd": sd, "n": len(values)})
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n", rows
+            one += f"| {o} | {m} | " + " | ".join(f"{r['mean']:.3f} ± {r['sd']:.3f}" if r else "" for r in cells) + " |\n"
+            if m == REFERENCE:
+                continue
+            texts = []
+            for r in cells:
+                if not r or "diff" not in r:
+                    texts.append("")
+                    continue
+                t = f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+                texts.append(f"**{t}**" if r["win"] else t)
+            two += f"| {o} | {m} | " + " | ".join(texts) + " |\n"
+    return ("Utility of each method's final dataset, mean ± sd over seeds:\n\n" + one
+            + "\nData Swarms − baseline, per-seed paired difference: mean [bootstrap 95 % CI]; "
+            "bold: the CI excludes 0 in Data Swarms' favour:\n\n" + two)
 
 
-def write(cells: dict, search_cells: dict, methods: list[str], objectives: list[str], report: Path) -> str:
-    report.mkdir(parents=True, exist_ok=True)
-    markdown, rows = markdown_table(cells, methods, objectives)
-    search, _ = markdown_table(search_cells, methods, objectives)
-    markdown += "\nThe same final datasets measured on the search takers (those the search optimized against):\n\n" + search
-    (report / "table.md").write_text(markdown)
-    with open(report / "table.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["method", "objective", "mean", "sd", "n"])
-        writer.writeheader()
-        writer.writerows(rows)
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(objectives)), 4))
-    width = 0.8 / len(methods)
-    for i, m in enumerate(methods):
-        ms = [stats(cells[(m, o)]) if (m, o) in cells else (0.0, 0.0) for o in objectives]
-        xs = [j + i * width for j in range(len(objectives))]
-        ax.bar(xs, [a for a, _ in ms], width, yerr=[b for _, b in ms], label=m, capsize=2)
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(objectives))], objectives)
-    ax.set_ylabel("held-out utility (mean ± sd over seeds)")
-    ax.legend(fontsize=8)
+def plot(table: list[dict], objectives: list[str], path: Path) -> None:
+    """Paired differences with their CIs as error bars, one panel per objective, one colour per taker group."""
+    fig, axes = plt.subplots(1, len(objectives), figsize=(5 * len(objectives), 4), squeeze=False)
+    for ax, o in zip(axes[0], objectives):
+        diffs = [r for r in table if r["objective"] == o and "diff" in r]
+        baselines = sorted({r["method"] for r in diffs})
+        for k, (g, label) in enumerate(GROUPS):
+            rs = {r["method"]: r for r in diffs if r["group"] == g}
+            xs = [i + 0.25 * (k - 1) for i, m in enumerate(baselines) if m in rs]
+            ys = [rs[m]["diff"] for m in baselines if m in rs]
+            err = [[rs[m]["diff"] - rs[m]["ci_low"] for m in baselines if m in rs],
+                   [rs[m]["ci_high"] - rs[m]["diff"] for m in baselines if m in rs]]
+            if xs:
+                ax.errorbar(xs, ys, yerr=err, fmt="o", capsize=3, label=label)
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_xticks(range(len(baselines)), baselines, rotation=30, ha="right", fontsize=8)
+        ax.set_title(o)
+        ax.set_ylabel("Data Swarms − baseline (95 % CI)")
+    axes[0][0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(report / "bars.png", dpi=110)
-    return markdown
+    fig.savefig(path, dpi=110)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--objectives", default=",".join(OBJECTIVES))
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--steps", type=int, default=5, help="pso.max_steps (random_search gets the same)")
-    parser.add_argument("--prompts", type=int, default=4, help="generator.prompts_per_step")
-    parser.add_argument("--items", type=int, default=100, help="export.n_items of the final dataset")
-    parser.add_argument("--out", type=Path, default=Path("outputs/report"))
+    parser.add_argument("--smoke", action="store_true", default=os.environ.get("DSWARM_REPRO_SMOKE") == "1",
+                        help="tiny zoo, 2 seeds, 1 step: checks the code path, proves nothing (env DSWARM_REPRO_SMOKE=1)")
+    parser.add_argument("--out", type=Path, default=None, help="default: outputs/reproduce (outputs/reproduce-smoke)")
     parser.add_argument("--jobs", type=int, default=2, help="sweeps run side by side (split by objective)")
-    parser.add_argument("--reuse", action="store_true", help="only rebuild the table from an existing sweep")
+    parser.add_argument("--reuse", action="store_true", help="only rebuild the tables from an existing sweep")
     args = parser.parse_args()
-    sweep_dir = args.out / "sweep"
-    sizes = [f"pso.max_steps={args.steps}", f"generator.prompts_per_step={args.prompts}", f"export.n_items={args.items}"]
+    p = SMOKE if args.smoke else PROTOCOL
+    out = args.out or REPO / "outputs" / ("reproduce-smoke" if args.smoke else "reproduce")
+    methods = registered_methods()
     started = time.time()
     if not args.reuse:
-        sweep(sweep_dir, args.methods.split(","), args.objectives.split(","), [int(s) for s in args.seeds.split(",")], sizes, args.jobs)
-    cells, methods, objectives = table(sweep_dir)
-    markdown = write(cells, table(sweep_dir, "search_takers")[0], methods, objectives, args.out)
-    print(f"\nheld-out utility, mean ± sd over seeds {args.seeds} ({' '.join(sizes)}); best per column in bold")
-    print(markdown, end="")
-    print(f"wrote {args.out}/table.md, table.csv, bars.png in {time.time() - started:.0f} s")
+        sweep(out / "sweep", methods, p, args.jobs)
+    table = rows(collect(out / "sweep"), methods, p["objectives"])
+    if not table:
+        raise SystemExit(f"reproduce: no summary.json under {out / 'sweep'}")
+    text = markdown(table, methods, p["objectives"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tables.md").write_text(text)
+    with open(out / "results.csv", "w", newline="") as f:
+        fields = ["objective", "group", "method", "mean", "sd", "n", "diff", "ci_low", "ci_high", "win", "loss"]
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(table)
+    plot(table, p["objectives"], out / "differences.png")
+    print(f"\nprotocol: {json.dumps(p)}; methods: {', '.join(methods)}\n")
+    print(text, end="")
+    print(f"wrote {out}/tables.md, results.csv, differences.png in {time.time() - started:.0f} s")
     return 0
 
 

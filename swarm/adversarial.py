@@ -192,6 +192,9 @@ def adversarial_swarms(ctx: RunContext) -> AdversarialResult:
     cfg, setup = ctx.cfg, ctx.setup
     a = cfg.adversarial
     panel: TakerPanel = setup.takers
+    if not isinstance(panel, TakerPanel):
+        raise ConfigError("adversarial=on: the model swarm moves LoRA takers of one base; these search takers are "
+                          "independent models (use taker=zoo_lora, or hf/smollm2 takers of one base)")
     if len(panel) < 2:
         raise ConfigError(f"adversarial=on: the model swarm needs at least 2 search takers (taker.adapters), got {len(panel)}")
     if not 1 <= a.pool_size <= len(setup.task.dev):

@@ -15,6 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from generators.experts import LoraModel
 from generators.hub import resolve_model
+from generators.panel import Panel, TakerSpec, build_panels
+from generators.taker_specs import SMOLLM2_ASKED, resolve_takers
 from generators.takers import AnswerSettings, TakerPanel
 from generators.writer import Writer, WriterSettings
 from objectives.judges import Judge, make_judge
@@ -33,8 +35,8 @@ class Setup:
     task: Task
     dist: Dist
     writer: Writer
-    takers: TakerPanel
-    heldout: TakerPanel
+    takers: TakerPanel | Panel
+    heldout: TakerPanel | Panel
     judge: Judge
     evaluator: Evaluator
 
@@ -85,13 +87,6 @@ def _zoo(cfg: DictConfig):
     return build_zoo(cfg.zoo.size, seed=cfg.zoo.seed)
 
 
-def _named(table: dict[str, Path], names: list[str], setting: str) -> list[Path]:
-    unknown = [n for n in names if n not in table]
-    if unknown:
-        raise ConfigError(f"{setting}: unknown zoo expert(s) {unknown}; the zoo has {sorted(table)}")
-    return [table[n] for n in names]
-
-
 def _resolve_all(values: Any, setting: str) -> list[Path]:
     return [resolve_model(v, f"{setting}[{i}]") for i, v in enumerate(values)]
 
@@ -116,22 +111,33 @@ def generator_dirs(cfg: DictConfig, task: Task) -> tuple[Path, list[Path]]:
     raise ConfigError(f"generator.kind: unknown kind {g.kind!r} (expected zoo, hf or smollm2)")
 
 
-def taker_dirs(cfg: DictConfig, task: Task) -> tuple[Path, list[Path], list[Path]]:
-    """The takers' base model dir, the search takers' and the held-out takers' adapter dirs."""
+def taker_specs(cfg: DictConfig, task: Task) -> tuple[list[TakerSpec], list[TakerSpec]]:
+    """The search takers and the held-out takers (generators/taker_specs.py: any mix of models)."""
     t = cfg.taker
+    asked = AnswerSettings(template=t.template, max_new_tokens=t.max_new_tokens, stop=t.stop, batch_size=t.batch_size)
+    smol = AnswerSettings(**t.smollm2) if t.get("smollm2") else SMOLLM2_ASKED
     if t.kind == "zoo":
-        zoo = _zoo(cfg)
-        table = {**zoo.takers, **zoo.heldout}
-        return zoo.base_dir, _named(table, list(t.adapters), "taker.adapters"), _named(table, list(t.heldout), "taker.heldout")
-    if t.kind == "hf":
-        return resolve_model(t.base, "taker.base"), _resolve_all(t.adapters, "taker.adapters"), _resolve_all(t.heldout, "taker.heldout")
-    if t.kind == "smollm2":
+        zoo, models, heldout = _zoo(cfg), list(t.models), list(t.heldout)
+    elif t.kind == "hf":
+        base = resolve_model(t.base, "taker.base")
+        zoo, models = None, [f"{base}@{a}" for a in _resolve_all(t.adapters, "taker.adapters")]
+        heldout = [str(h) if h == "smollm2" or "@" in str(h) else f"{base}@{resolve_model(h, f'taker.heldout[{i}]')}"
+                   for i, h in enumerate(t.heldout)]
+    elif t.kind == "smollm2":
         from generators import smollm2
 
+        zoo, base = None, smollm2.base_dir()
         search = smollm2.experts(task, role="taker", k=t.k, steps=t.train_steps, seed=cfg.seed, taker_template=t.template)
-        heldout = smollm2.experts(task, role="heldout", k=t.heldout_k, steps=t.train_steps, seed=cfg.seed, taker_template=t.template)
-        return smollm2.base_dir(), search, heldout
-    raise ConfigError(f"taker.kind: unknown kind {t.kind!r} (expected zoo, hf or smollm2)")
+        held = smollm2.experts(task, role="heldout", k=t.heldout_k, steps=t.train_steps, seed=cfg.seed, taker_template=t.template)
+        models, heldout = [f"{base}@{a}" for a in search], [f"{base}@{a}" for a in held]
+    else:
+        raise ConfigError(f"taker.kind: unknown kind {t.kind!r} (expected zoo, hf or smollm2)")
+    setting = "taker.models" if t.kind == "zoo" else "taker.adapters"
+    try:
+        return (resolve_takers(models, zoo, asked, t.chat_template, smol, setting),
+                resolve_takers(heldout, zoo, asked, t.chat_template, smol, "taker.heldout"))
+    except ValueError as err:
+        raise ConfigError(first_line(err)) from err
 
 
 def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype) -> Judge:
@@ -173,13 +179,13 @@ def build(cfg: DictConfig) -> Setup:
     dist = Dist(cpu=cfg.device == "cpu" or not torch.cuda.is_available())
     device, dtype = resolve_device(cfg.device, cfg.dtype, dist)
     task = build_task(cfg)
-    g, t = cfg.generator, cfg.taker
+    g = cfg.generator
     gen_base, gen_adapters = generator_dirs(cfg, task)
-    taker_base, search, heldout = taker_dirs(cfg, task)
+    search, heldout = taker_specs(cfg, task)
     if len(gen_adapters) < 2:
         raise ConfigError(f"generator.adapters: a swarm needs at least 2 generator experts, got {len(gen_adapters)}")
     if not search or not heldout:
-        raise ConfigError("taker.adapters and taker.heldout: at least one search taker and one held-out taker are needed")
+        raise ConfigError("taker.models and taker.heldout: at least one search taker and one held-out taker are needed")
     writer_model = load_lora_model(
         "generator", gen_base, gen_adapters, g.base if g.kind == "hf" else None, device=device, dtype=dtype, chat_template=g.chat_template
     )
@@ -198,15 +204,9 @@ def build(cfg: DictConfig) -> Setup:
         ),
     )
     # One base in memory: takers on the generators' base become a second LoRA structure of the same model.
-    share = writer_model if Path(taker_base).resolve() == writer_model.base_dir else None
-    taker_model = load_lora_model(
-        "taker", taker_base, search + heldout, t.base if t.kind == "hf" else None, device=device, dtype=dtype,
-        chat_template=t.chat_template, share=share,
-    )
-    answering = AnswerSettings(template=t.template, max_new_tokens=t.max_new_tokens, stop=t.stop, batch_size=t.batch_size)
-    vectors = taker_model.expert_vectors
-    takers = TakerPanel(taker_model, vectors[: len(search)].clone(), [p.name for p in search], answering)
-    held = TakerPanel(taker_model, vectors[len(search) :].clone(), [p.name for p in heldout], answering)
+    takers, held = build_panels([search, heldout], lambda base, adapters, chat_template: load_lora_model(
+        "taker", base, adapters, cfg.taker.base if cfg.taker.kind == "hf" else None, device=device, dtype=dtype,
+        chat_template=chat_template, share=writer_model if Path(base).resolve() == writer_model.base_dir else None))
     judge = build_judge(cfg, device, dtype)
     realism = Realism(task.realism_corpus(), top_k=cfg.objective.realism_top_k)
     objective = ObjectiveSettings(dict(cfg.objective.weights), cfg.objective.chunks, cfg.objective.novelty_eps)

@@ -19,11 +19,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from generators.writer import Prompt
+from generators.taker_specs import heldout_groups
+from objectives.scores import Scores
 from objectives.tasks import Item
 from swarm import checkpoint
 from swarm.build import ConfigError, Setup, build
 from swarm.errors import RunStopped
-from swarm.evaluate import Evaluation, step_seed
+from swarm.evaluate import Evaluation, ParticleResult, step_seed
 from swarm.files import (
     OrderedWriter, atomic_dir, atomic_write_json, atomic_write_jsonl, atomic_write_text, jsonl,
     remove_all_stale_temps,
@@ -173,6 +175,20 @@ def evaluation_summary(ev: Evaluation, names: list[str], weights: dict[str, floa
     }
 
 
+def taker_groups(ev: Evaluation, names: list[str], orig_means: torch.Tensor, evaluator, weights: dict[str, float]) -> dict[str, Any]:
+    """``evaluation_summary`` of the same items for each group of held-out takers (``heldout_groups``):
+    the scores are sliced, never recomputed, so every group scores exactly the same final dataset."""
+    result, out = ev.results[0], {}
+    for group, rows in heldout_groups(names).items():
+        idx = torch.tensor(rows)
+        values = result.scores.values[idx]
+        missing = int((~torch.isfinite(values) & result.scores.valid).sum())
+        sub = evaluator.combine([ParticleResult(result.items, Scores(values, result.scores.valid, missing), result.realism)],
+                                orig_means[idx])
+        out[group] = evaluation_summary(sub, [names[i] for i in rows], weights)
+    return out
+
+
 def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
     """Export the best generator, write its dataset, evaluate it on held-out and search takers."""
     cfg, setup = ctx.cfg, ctx.setup
@@ -194,6 +210,7 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
         "steps": result.steps,
         "stop_reason": result.stop_reason,
         "heldout": evaluation_summary(heldout, setup.heldout.names, weights),
+        "heldout_groups": taker_groups(heldout, setup.heldout.names, heldout_orig, ev_, weights),
     }
     if result.prompt is not None:
         summary["prompt"] = {"template": result.prompt.template, "examples": list(result.prompt.examples)}

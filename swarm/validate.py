@@ -126,11 +126,14 @@ def check_taker(t: Any) -> None:
     if t.kind == "hf":
         _dir(t.base, "taker.base")
         _adapters(t.adapters, "taker.adapters", 1)
-        _adapters(t.heldout, "taker.heldout", 1)
+        if isinstance(t.heldout, ListConfig):  # adapter dirs of taker.base, or other models (generators/taker_specs.py)
+            _adapters(ListConfig([h for h in t.heldout if h != "smollm2" and "@" not in str(h)]), "taker.heldout", 0)
+        if not t.heldout:
+            raise ConfigError("taker.heldout: needs at least 1 held-out taker, got 0")
     elif t.kind == "zoo":
-        for key in ("adapters", "heldout"):
+        for key in ("models", "heldout"):
             if not isinstance(t[key], ListConfig) or len(t[key]) == 0:
-                raise ConfigError(f"taker.{key}: must be a non-empty list of zoo taker names, got {t[key]!r}")
+                raise ConfigError(f"taker.{key}: must be a non-empty list of takers (zoo names, smollm2, model dirs), got {t[key]!r}")
 
 
 def check_task(task: Any) -> None:

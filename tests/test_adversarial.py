@@ -17,7 +17,7 @@ from tests.cli import dswarm, read_jsonl
 POOL = 8
 # Small on purpose: 3 CLI runs (6 steps) must stay well under a minute on 2 cores.
 ADV = [
-    "adversarial=on", f"adversarial.pool_size={POOL}", "adversarial.replace_fraction=0.25",
+    "adversarial=on", "taker=zoo_lora", f"adversarial.pool_size={POOL}", "adversarial.replace_fraction=0.25",
     "generator.prompts_per_step=1", "export.n_items=10", "objective.novelty_items=10", "task.n_test=20", "logger=none",
 ]
 
@@ -133,7 +133,7 @@ def test_adversarial_run_writes_contract(adv_run, tiny_zoo):
         assert (adv_run / rel).exists(), rel
     rows = read_jsonl(adv_run / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2, 3]
-    n_takers = len(tiny_zoo.takers)
+    n_takers = len(tiny_zoo.lora_takers)
     for r in rows:
         assert len(r["taker_utility"]) == n_takers and isinstance(r["taker_best"], float)
         assert r["taker_best"] >= max(u for u in r["taker_utility"] if u is not None)
@@ -142,7 +142,7 @@ def test_adversarial_run_writes_contract(adv_run, tiny_zoo):
     for key in ("test", "generated"):
         assert set(adv[key]) == {"initial_taker", "best_taker", "n_items"}, key
     assert adv["test"]["n_items"] == 20
-    assert adv["initial_taker"] in tiny_zoo.takers
+    assert adv["initial_taker"] in tiny_zoo.lora_takers
     assert set(adv["difficulty"]) == {"initial_generator", "best_generator"}
     summary = json.loads((adv_run / "summary.json").read_text())
     assert adv["heldout_takers"]["best_generator"] == summary["heldout"]["takers"]

@@ -92,7 +92,7 @@ CASES = [
     Case("API key in the config", lambda p: [*OPENAI, "+judge.api_key=sk-in-config"], "judge.api_key", cli=False),
     Case("run dir under a regular file", lambda p: [f"hydra.run.dir={p['a_file']}/run"], "hydra.run.dir", stage="hydra", own_run_dir=True),
     Case("read-only run dir", lambda p: [f"hydra.run.dir={p['read_only']}/run"], "hydra.run.dir", stage="hydra", own_run_dir=True, non_root=True),
-    Case("unknown zoo taker", lambda p: ["taker.adapters=[nobody]"], "taker.adapters", stage="build", cli=False),
+    Case("unknown zoo taker", lambda p: ["taker.models=[nobody]"], "taker.models", stage="build", cli=False),
     Case("corrupt checkpoint in the run dir", lambda p: [f"hydra.run.dir={p['corrupt_run']}"], "checkpoint", stage="run", cli=False, own_run_dir=True),
 ]
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0

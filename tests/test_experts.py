@@ -12,7 +12,7 @@ from generators.prompts import few_shot_prompt
 
 @pytest.fixture(scope="module")
 def takers(tiny_zoo):
-    return LoraModel(tiny_zoo.base_dir, list(tiny_zoo.takers.values()))
+    return LoraModel(tiny_zoo.base_dir, list(tiny_zoo.generators.values()))
 
 
 def _batch(lm, texts):
@@ -32,8 +32,8 @@ def _logits(lm, batch):
 
 
 def test_expert_vectors_match_dirs(takers, tiny_zoo):
-    assert takers.names == [p.name for p in tiny_zoo.takers.values()]
-    assert takers.expert_vectors.shape == (len(tiny_zoo.takers), takers.spec.numel)
+    assert takers.names == [p.name for p in tiny_zoo.generators.values()]
+    assert takers.expert_vectors.shape == (len(tiny_zoo.generators), takers.spec.numel)
     assert takers.expert_vectors.dtype == torch.float32
 
 
@@ -41,7 +41,7 @@ def test_in_place_load_equals_from_pretrained(takers, tiny_zoo):
     batch = _batch(takers, [TAKER_TEMPLATE.format(input="47+38"), TAKER_TEMPLATE.format(input="3*8+51")])
     ptrs = [p.data_ptr() for p in takers.model.parameters()]
     n_modules = len(list(takers.model.modules()))
-    for k, adapter_dir in enumerate(tiny_zoo.takers.values()):
+    for k, adapter_dir in enumerate(tiny_zoo.generators.values()):
         takers.load(takers.expert_vectors[k])
         torch.testing.assert_close(_logits(takers, batch), _reference_logits(tiny_zoo, adapter_dir, batch))
     assert [p.data_ptr() for p in takers.model.parameters()] == ptrs  # no reload, no new tensors
@@ -109,7 +109,7 @@ def test_mismatched_rank_names_the_dir(tiny_zoo, tmp_path):
     base = AutoModelForCausalLM.from_pretrained(tiny_zoo.base_dir, local_files_only=True)
     other = get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
     bad = save_adapter(other, tmp_path / "rank2")
-    first = next(iter(tiny_zoo.takers.values()))
+    first = next(iter(tiny_zoo.generators.values()))
     with pytest.raises(ValueError, match=r"rank2.*\br="):
         LoraModel(tiny_zoo.base_dir, [first, bad])
 

@@ -1,20 +1,22 @@
 import json
+import random
 import threading
 import time
 
 from transformers import AutoTokenizer
 
-from generators import zoo as zoo_mod
-from generators.zoo import FAMILIES, Zoo, build_zoo, default_cache_dir
+from generators.zoo import build as zoo_mod
+from generators.zoo import BINS, CLUSTERS, HARD, Zoo, bin_of, build_zoo, default_cache_dir, recipe_key, sample
 
 
 def test_layout_and_tokenizer(tiny_zoo):
-    assert set(tiny_zoo.generators) == set(FAMILIES)
-    assert len(tiny_zoo.takers) == 4 and len(tiny_zoo.heldout) >= 2
+    assert set(tiny_zoo.generators) == set(CLUSTERS)
+    assert len(tiny_zoo.takers) == 4 and len(tiny_zoo.heldout) >= 3
     assert not set(tiny_zoo.takers) & set(tiny_zoo.heldout)
-    for d in [*tiny_zoo.generators.values(), *tiny_zoo.takers.values(), *tiny_zoo.heldout.values()]:
+    for d in [*tiny_zoo.generators.values(), *tiny_zoo.lora_takers.values()]:
         assert (d / "adapter_config.json").is_file() and (d / "adapter_model.safetensors").is_file()
-    assert (tiny_zoo.base_dir / "model.safetensors").is_file()
+    for d in [tiny_zoo.base_dir, *tiny_zoo.takers.values(), *tiny_zoo.heldout.values()]:
+        assert (d / "model.safetensors").is_file() and (d / "tokenizer.json").is_file()  # every taker is its own model
     tok = AutoTokenizer.from_pretrained(tiny_zoo.base_dir, local_files_only=True)
     assert tok.pad_token is not None and tok.padding_side == "left"
     text = "Write 5 new problems like these:\n1. 47+38\n2. 3*8+51\n3. 62-19\nQ: 7*46\nA: 223\n"
@@ -23,20 +25,30 @@ def test_layout_and_tokenizer(tiny_zoo):
     assert tok.decode(ids, skip_special_tokens=True) == text
 
 
-def test_takers_are_not_flat(tiny_zoo):
+def test_takers_are_different_models(tiny_zoo):
+    """Held-out takers differ from every search taker in size or seed (docs/zoo.md, principle 4)."""
+    recipe = json.loads((tiny_zoo.root / "zoo.json").read_text())["recipe"]
+    search = {(s["hidden"], s["layers"], s["seed"]) for s in recipe["takers"].values()}
+    assert all((h["hidden"], h["layers"], h["seed"]) not in search for h in recipe["heldout"].values())
     acc = tiny_zoo.skill_matrix["takers"]
     assert set(acc) == set(tiny_zoo.takers) | set(tiny_zoo.heldout)
-    spreads = [max(row.values()) - min(row.values()) for row in acc.values()]
-    assert max(spreads) >= 0.2, acc  # some taker is much better at one family than another
-    rows = {tuple(row[f] for f in FAMILIES) for row in acc.values()}
-    assert len(rows) > 1, acc  # takers differ
+    assert all(set(row) == set(BINS) for row in acc.values())
 
 
-def test_generators_write_their_own_family(tiny_zoo):
+def test_bins_are_the_axes():
+    rng = random.Random(0)
+    for b in BINS:
+        assert all(bin_of(sample(b, rng)) == b for _ in range(50)), b
+    assert bin_of("47+38") == "small" and bin_of("3*52") == "mul" and bin_of("87*653") == "big+mul"
+    assert bin_of("51-18+34") == "chain" and bin_of("nope") is None
+    assert set(HARD) == {b for b in BINS if b.count("+") >= 1} and not set(HARD) & set(CLUSTERS)
+
+
+def test_generators_write_their_own_cluster(tiny_zoo):
     gens = tiny_zoo.skill_matrix["generators"]
-    dominant = {name: max(g["shares"], key=g["shares"].get) for name, g in gens.items() if name in FAMILIES}
-    assert len(set(dominant.values())) == len(FAMILIES), gens
-    assert all(gens[f]["valid"] >= 0.5 for f in FAMILIES), gens
+    for c in CLUSTERS:
+        assert max(gens[c]["shares"], key=gens[c]["shares"].get) == c, gens[c]
+        assert gens[c]["valid"] >= 0.5, gens[c]
 
 
 def test_cached_zoo_is_not_rebuilt(tiny_zoo, monkeypatch):
@@ -54,11 +66,12 @@ def _fake_build(calls):
     def build(tmp, final, size, seed):
         calls.append(seed)
         time.sleep(0.3)
-        for kind, names in (("generators", FAMILIES), ("takers", ["t"]), ("heldout", ["h"])):
+        for kind, names in (("generator/experts", CLUSTERS), ("takers", ["t"]), ("heldout", ["h"]), ("lora_takers", ["l"])):
             for n in names:
                 (tmp / kind / n).mkdir(parents=True)
         (tmp / "skill_matrix.json").write_text("{}")
-        (tmp / "zoo.json").write_text(json.dumps({"generators": list(FAMILIES), "takers": ["t"], "heldout": ["h"]}))
+        (tmp / "zoo.json").write_text(json.dumps({"generators": list(CLUSTERS), "takers": ["t"], "heldout": ["h"],
+                                                  "lora_base": "t", "lora_takers": ["l"]}))
 
     return build
 
@@ -78,6 +91,6 @@ def test_concurrent_builders_build_once_and_force_rebuilds(tmp_path, monkeypatch
 
 
 def test_recipe_key_depends_on_recipe():
-    assert zoo_mod.recipe_key("tiny", 0) != zoo_mod.recipe_key("tiny", 1)
-    assert zoo_mod.recipe_key("tiny", 0) != zoo_mod.recipe_key("default", 0)
-    assert zoo_mod.recipe_key("tiny", 0) == zoo_mod.recipe_key("tiny", 0)
+    assert recipe_key("tiny", 0) != recipe_key("tiny", 1)
+    assert recipe_key("tiny", 0) != recipe_key("default", 0)
+    assert recipe_key("tiny", 0) == recipe_key("tiny", 0)
