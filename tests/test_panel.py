@@ -9,7 +9,7 @@ from generators.panel import Panel, build_panels, reversed_number
 from generators.taker_specs import SMOLLM2_ASKED, resolve_takers
 from generators.takers import AnswerSettings, TakerPanel
 from generators.zoo import TAKER_STOP, TAKER_TEMPLATE
-from tests.cli import dswarm
+from tests.cli import SMALL, dswarm
 
 ASKED = AnswerSettings(template=TAKER_TEMPLATE, max_new_tokens=10, stop=TAKER_STOP, batch_size=16)
 PROBLEMS = ["47+38", "62-19", "7*46", "3*8+51"]
@@ -68,9 +68,13 @@ def test_zoo_taker_and_smollm2_in_one_panel(tiny_zoo):
 @needs_smollm2
 def test_default_run_evaluates_on_every_heldout_taker(tmp_path):
     """make run's config on the tiny zoo: the final data is scored by h1, h2, h3 and SmolLM2."""
-    dswarm("pso.max_steps=1", "logger=none", run_dir=tmp_path)
+    sizes = [a for a in SMALL if not a.startswith("taker.heldout")]  # the default panel, SmolLM2 included
+    dswarm(*sizes, "pso.max_steps=1", "logger=none", run_dir=tmp_path, small=False)
     summary = json.loads((tmp_path / "summary.json").read_text())
     takers = summary["heldout"]["takers"]
     assert list(takers) == ["h1", "h2", "h3", "smollm2"]
     assert all(v is None or 0.0 <= v <= 1.0 for v in takers.values())
     assert list(summary["search_takers"]["takers"]) == ["t1", "t2", "t3", "t4"]
+    groups = summary["heldout_groups"]  # the same scores, sliced: the zoo's other models and the off-the-shelf LLM
+    assert list(groups["models"]["takers"]) == ["h1", "h2", "h3"] and list(groups["off_the_shelf"]["takers"]) == ["smollm2"]
+    assert groups["off_the_shelf"]["takers"]["smollm2"] == takers["smollm2"]
