@@ -82,7 +82,8 @@ def zoo_bench(size: str, n_takers: int, device: str, dtype: torch.dtype) -> Benc
 
     zoo = build_zoo(size)
     dirs = {"base": str(zoo.base_dir), "gens": [str(d) for d in zoo.generators.values()],
-            "takers": [str(d) for d in [*zoo.takers.values(), *zoo.heldout.values()]]}
+            "takers": [str(d) for d in zoo.generators.values()]}  # v2 zoo takers are models of their own: the
+                                                                # generators' LoRAs stand in as takers of the shared base
     gen = LoraModel(dirs["base"], dirs["gens"], device=device, dtype=dtype)
     takers = LoraModel(dirs["base"], dirs["takers"], device=device, dtype=dtype, share=gen)
     writer = WriterSettings(GENERATOR_TEMPLATE, N_SHOTS, N_NEW, prompts_per_step=8, max_new_tokens=64,

@@ -40,10 +40,10 @@ from swarm.stats import paired_difference  # noqa: E402
 PROTOCOL = {
     "zoo": "default",
     "seeds": [11, 12, 13, 14, 15],
-    "objectives": ["difficulty", "separation", "mixed"],
+    "objectives": ["difficulty", "mixed"],
     "steps": 10,
-    "prompts": 20,          # prompts per particle per step: 20 x 5 items = 100 items per generator per step
-    "items": 200,           # export.n_items: the final dataset scored on every taker group
+    "prompts": 10,          # prompts per particle per step: 10 x 5 items = 50 items per generator per step
+    "items": 100,           # export.n_items: the final dataset scored on every taker group
 }
 SMOKE = {"zoo": "tiny", "seeds": [101, 102], "objectives": ["difficulty"], "steps": 1, "prompts": 1, "items": 10}
 GROUPS = (("search", "search takers"), ("models", "held-out models"), ("off_the_shelf", "off-the-shelf (SmolLM2)"))

@@ -24,9 +24,22 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:Futu
 
 
 @pytest.fixture(scope="module")
-def zoo_models(tiny_zoo):
+def taker_dirs(tiny_zoo, tmp_path_factory):
+    """Taker LoRAs of the generators' base with another rank (the v2 zoo's takers are models of their own)."""
+    out = tmp_path_factory.mktemp("takers")
+    dirs = []
+    for i in range(3):
+        base = AutoModelForCausalLM.from_pretrained(tiny_zoo.base_dir, local_files_only=True, use_safetensors=True)
+        torch.manual_seed(i)
+        lora = get_peft_model(base, LoraConfig(r=16, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+        dirs.append(save_adapter(lora, out / f"taker{i}"))
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def zoo_models(tiny_zoo, taker_dirs):
     gen = LoraModel(tiny_zoo.base_dir, list(tiny_zoo.generators.values()))
-    takers = LoraModel(tiny_zoo.base_dir, list(tiny_zoo.takers.values()), share=gen)
+    takers = LoraModel(tiny_zoo.base_dir, taker_dirs, share=gen)
     return gen, takers
 
 
@@ -86,10 +99,10 @@ def test_a_sampled_row_depends_on_its_prompt_and_seed_only(zoo_models):
     assert gen.generate_each(vectors, prompts, seed=4, batch_size=6, **kw) != wide
 
 
-def test_shared_base_is_loaded_once_and_answers_as_its_own_model(tiny_zoo, zoo_models):
+def test_shared_base_is_loaded_once_and_answers_as_its_own_model(tiny_zoo, zoo_models, taker_dirs):
     gen, takers = zoo_models
     assert takers.model is gen.model and takers.adapter != gen.adapter
-    own = LoraModel(tiny_zoo.base_dir, list(tiny_zoo.takers.values()))
+    own = LoraModel(tiny_zoo.base_dir, taker_dirs)
     prompts = _questions(6)
     kw = dict(max_new_tokens=8, stop=TAKER_STOP)
     gen.generate_each(_moved(gen, 2), _lists(2), max_new_tokens=10)  # the generators' adapter was active last

@@ -38,7 +38,8 @@ def _batches(tok, kind: str, rng: random.Random, batch: int, target: str | None)
         weights = MIXES[target] if target in MIXES else {target: 1.0}
         return lambda step: [collate([encode(tok, *qa_pair(sample(weighted_bin(weights, rng), rng)), eos=False)
                                       for _ in range(batch)])]
-    return lambda step: [collate([encode(tok, *list_pair(rng, target), eos=True, prompt_loss=target is None)
+    pick = (lambda: rng.choice(target)) if isinstance(target, list) else (lambda: target)  # a list: the union of clusters
+    return lambda step: [collate([encode(tok, *list_pair(rng, pick()), eos=True, prompt_loss=target is None)
                                   for _ in range(batch)])]
 
 
@@ -68,7 +69,7 @@ def train_scratch(job: dict) -> str:
 
 
 def train_lora(job: dict) -> str:
-    """job: base_dir, kind, target (a bin), r, steps, lr, batch, seed, label, out_dir, base_name. Saves the adapter."""
+    """job: base_dir, kind, target (a bin, or for lists a list of bins), r, steps, lr, batch, seed, label, out_dir, base_name. Saves the adapter."""
     torch.set_num_threads(1)
     label = job["label"]
     tok = AutoTokenizer.from_pretrained(job["base_dir"], local_files_only=True)

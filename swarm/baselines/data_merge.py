@@ -5,11 +5,11 @@ train one adapter of the same shape (rank, targets) on everything they were
 trained on, with as many examples as they saw together (k × an expert's
 steps, the same batch). Then it is evaluated and exported like any particle.
 
-- generator=zoo: the experts' data comes from generators/zoo.py (each expert
-  continues few-shot lists with new items of its own kind); the union draws
-  each training list's kind uniformly from the experts'. Trained with the
-  zoo's own training loop, seeded by the zoo seed, and cached next to the zoo
-  (built once under a file lock, like the zoo's experts).
+- generator=zoo: the experts' data comes from generators/zoo/ (each expert
+  continues few-shot lists with new items of its own cluster); the union draws
+  each new item's cluster uniformly from the experts'. Trained by the zoo's
+  own job (generators/zoo/train.py: train_lora), seeded by the zoo seed, and
+  cached next to the zoo (built once under a file lock, generators/cache.py).
 - generator=smollm2: the experts are trained by generators/train_experts.py
   on k TF-IDF clusters of the dev set; their union is the whole dev set, so the
   union expert is ``smollm2.experts(k=1)`` with k × the steps (cached by it).
@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import shutil
-import os
 from pathlib import Path
 
 import torch
 
-from generators.experts import read_adapter, save_adapter
+from generators.experts import read_adapter
 from generators.particles import flatten
 from swarm.baselines.fixed import pick_best
 from swarm.errors import ConfigError
@@ -35,45 +32,23 @@ from swarm.run import RunContext, SearchResult
 VERSION = 1  # bump to invalidate cached union experts
 
 
-def _train_zoo_union(base_dir: Path, names: list[str], size: str, seed: int, out: Path) -> None:
-    """Train the zoo's union generator expert into ``out`` (one thread; seconds for the tiny zoo)."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from generators import zoo
-
-    recipe = zoo.RECIPES[size]
-    tok = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True)
-    base = AutoModelForCausalLM.from_pretrained(str(base_dir), local_files_only=True, use_safetensors=True)
-    rng = random.Random(f"data_merge-{seed}")
-    batches = lambda: [zoo.collate(tok, [zoo.list_pair(rng, rng.choice(names)) for _ in range(recipe.gen_batch)], eos=True)]  # noqa: E731
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = get_peft_model(base, LoraConfig(r=recipe.gen_r, lora_alpha=recipe.gen_r, lora_dropout=0.0,
-                                                target_modules=zoo.TARGETS))
-    zoo.train(model, batches, recipe.gen_steps * len(names), recipe.gen_lr)
-    save_adapter(model, out, str(base_dir))
-
-
 def zoo_union_expert(size: str, seed: int) -> Path:
-    """The cached union expert of the zoo (size, seed); trained the first time."""
-    from generators import smollm2
-    from generators.zoo import build_zoo, default_cache_dir
+    """The cached union expert of the zoo (size, seed); trained the first time (generators/zoo/train.py)."""
+    from generators.cache import build_once, default_cache_dir
+    from generators.zoo import RECIPES, build_zoo
+    from generators.zoo.train import train_lora
 
-    z = build_zoo(size, seed=seed)
+    z, recipe = build_zoo(size, seed=seed), RECIPES[size]
     key = hashlib.sha256(json.dumps({"v": VERSION, "zoo": z.root.name}).encode()).hexdigest()[:12]
-    root = default_cache_dir() / "data_merge"
-    final = root / f"{z.root.name}-union-{key}"
-    if (final / "DONE").is_file():
-        return final
-    with smollm2.locked(root / f"{final.name}.lock"):
-        if not (final / "DONE").is_file():
-            tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            _train_zoo_union(z.base_dir, list(z.generators), size, seed, tmp)
-            (tmp / "DONE").write_text(json.dumps({"experts": list(z.generators)}) + "\n")
-            smollm2.publish(tmp, final)
-    return final
+
+    def train(tmp: Path) -> None:
+        train_lora({"base_dir": str(z.base_dir), "base_name": str(z.base_dir), "out_dir": str(tmp), "kind": "lists",
+                    "target": list(z.generators), "r": recipe.expert_r, "lr": recipe.expert_lr,
+                    "steps": recipe.expert_steps * len(z.generators), "batch": recipe.expert_batch, "seed": seed,
+                    "label": "data_merge-union"})
+        (tmp / "DONE").write_text(json.dumps({"experts": list(z.generators)}) + "\n")
+
+    return build_once(default_cache_dir() / "data_merge" / f"{z.root.name}-union-{key}", "DONE", train)
 
 
 def union_expert(ctx: RunContext) -> Path:
