@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from generators.cache import build_once, default_cache_dir
-from generators.train_experts import DEFAULT_GENERATOR_TEMPLATE, DEFAULT_TAKER_TEMPLATE, Recipe, train_experts
+from generators import train_experts as training
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONVERSION_VERSION = 1          # bump to invalidate converted base dirs
@@ -141,10 +141,10 @@ def experts(
     if len(dev) < k:
         raise ValueError(f"task {task.name!r} has {len(dev)} dev items, fewer than k={k} experts")
     train_role = "generator" if role == "generator" else "taker"
-    recipe = Recipe(
+    recipe = training.Recipe(
         role=train_role, steps=steps, rank=rank, alpha=2 * rank, seed=seed, few_shot=few_shot,
-        items_per_prompt=items_per_prompt, template=template or DEFAULT_GENERATOR_TEMPLATE,
-        taker_template=taker_template or DEFAULT_TAKER_TEMPLATE,
+        items_per_prompt=items_per_prompt, template=template or training.DEFAULT_GENERATOR_TEMPLATE,
+        taker_template=taker_template or training.DEFAULT_TAKER_TEMPLATE,
         chat_template=chat_template, **{**ROLE_DEFAULTS[train_role], **(overrides or {})},
     )
     base = base_dir(cache_dir)
@@ -171,7 +171,7 @@ def experts(
         fmt = getattr(task, "format_example", None)
         log(f"smollm2: training {k} {role} experts ({steps} steps each, cached in {final})")
         start = time.perf_counter()
-        results = train_experts(base, clusters, tmp, recipe, format_example=fmt, names=names, seeds=seeds,
+        results = training.train_experts(base, clusters, tmp, recipe, format_example=fmt, names=names, seeds=seeds,
                                 device=device, dtype="float32", progress=progress,
                                 log=lambda line: log(line.replace(str(tmp), str(final))))
         (tmp / "DONE").write_text(json.dumps({
