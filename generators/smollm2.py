@@ -91,11 +91,29 @@ def _convert(source: Path, out: Path) -> float:
 
 
 # Per-role training defaults: cheap on 2 CPU cores (about a minute per expert), enough
-# for the experts to differ. Generator examples are long (few-shot prompt + items).
+# for the experts to differ. max_len comes from the task (generators/lengths.py).
 ROLE_DEFAULTS = {
-    "generator": dict(batch_size=2, max_len=192, lr=2e-3),
-    "taker": dict(batch_size=4, max_len=128, lr=2e-3),
+    "generator": dict(batch_size=2, lr=2e-3),
+    "taker": dict(batch_size=4, lr=2e-3),
 }
+
+
+def task_max_len(base: Path, task, role: str, template: str, taker_template: str, few_shot: int,
+                 items_per_prompt: int) -> int:
+    """Training length the task's examples need for ``role``, bounded by SmolLM2's context."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from generators.lengths import generator_lengths, model_context, taker_lengths
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+    context = model_context(AutoConfig.from_pretrained(str(base), local_files_only=True))
+    dev = list(task.dev)
+    if role == "generator":
+        fmt = getattr(task, "format_example", lambda it: it.input)
+        return generator_lengths(tokenizer, context, [fmt(it) for it in dev], template, few_shot, items_per_prompt).train_max_len
+    answered = [it for it in dev if it.output is not None]
+    prompts = [taker_template.format(input=" ".join(it.input.split())) for it in answered]
+    return taker_lengths(tokenizer, context, prompts, [" " + it.output for it in answered])[1]
 
 
 def experts(
@@ -127,7 +145,8 @@ def experts(
     - ``heldout``: ``k`` (>= 2) takers trained on seeded random mixtures of the whole dev
       set with other seeds: never used in optimization, they check generalization.
 
-    ``overrides`` replaces any other `train_experts.Recipe` field (e.g. ``{"lr": 1e-3}``).
+    ``overrides`` replaces any other `train_experts.Recipe` field (e.g. ``{"lr": 1e-3}``); without a
+    ``max_len`` there, the training length is what the task's examples need (`task_max_len`).
     The cache key covers the recipe, the dev items (so the task file and its subsample)
     and the base conversion; a later call with the same arguments only returns paths.
     """
@@ -141,13 +160,16 @@ def experts(
     if len(dev) < k:
         raise ValueError(f"task {task.name!r} has {len(dev)} dev items, fewer than k={k} experts")
     train_role = "generator" if role == "generator" else "taker"
+    template, taker_template = template or training.DEFAULT_GENERATOR_TEMPLATE, taker_template or training.DEFAULT_TAKER_TEMPLATE
+    base = base_dir(cache_dir)
+    overrides = dict(overrides or {})
+    if "max_len" not in overrides:
+        overrides["max_len"] = task_max_len(base, task, train_role, template, taker_template, few_shot, items_per_prompt)
     recipe = training.Recipe(
         role=train_role, steps=steps, rank=rank, alpha=2 * rank, seed=seed, few_shot=few_shot,
-        items_per_prompt=items_per_prompt, template=template or training.DEFAULT_GENERATOR_TEMPLATE,
-        taker_template=taker_template or training.DEFAULT_TAKER_TEMPLATE,
-        chat_template=chat_template, **{**ROLE_DEFAULTS[train_role], **(overrides or {})},
+        items_per_prompt=items_per_prompt, template=template, taker_template=taker_template,
+        chat_template=chat_template, **{**ROLE_DEFAULTS[train_role], **overrides},
     )
-    base = base_dir(cache_dir)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     data_hash = hashlib.sha256(
         json.dumps([[it.input, it.output] for it in dev], ensure_ascii=False).encode()
@@ -173,7 +195,8 @@ def experts(
         start = time.perf_counter()
         results = training.train_experts(base, clusters, tmp, recipe, format_example=fmt, names=names, seeds=seeds,
                                 device=device, dtype="float32", progress=progress,
-                                log=lambda line: log(line.replace(str(tmp), str(final))))
+                                log=lambda line: log(line.replace(str(tmp), str(final))),
+                                max_len_setting=f"{'generator' if role == 'generator' else 'taker'}.train_max_len")
         (tmp / "DONE").write_text(json.dumps({
             "key": key_src, "seconds": round(time.perf_counter() - start, 1),
             "experts": [{"name": r.name, "examples": r.examples, "loss_start": r.loss_start, "loss_end": r.loss_end}

@@ -22,6 +22,7 @@ class AnswerSettings:
     stop: str | None
     batch_size: int
     max_batch_tokens: int = 1 << 16  # multi-LoRA: rows x (prompt + new tokens) per forward, the KV-cache budget
+    extract: Callable[[str], str] | None = None  # taker.answer=reasoning: the task's answer extractor
 
 
 class TakerPanel:
@@ -48,7 +49,8 @@ class TakerPanel:
         """out[j][i]: taker ``takers[j]``'s answer to ``inputs[i]`` (all takers by default), one batched pass."""
         chosen = self.vectors if takers is None else self.vectors[list(takers)]
         s = self.settings
-        return self.model.generate_each(
+        answers = self.model.generate_each(
             chosen, [s.template.format(input=text) for text in inputs], max_new_tokens=s.max_new_tokens,
             temperature=0.0, batch_size=s.batch_size, stop=s.stop, max_batch_tokens=s.max_batch_tokens, progress=progress,
         )
+        return answers if s.extract is None else [[s.extract(t) for t in row] for row in answers]

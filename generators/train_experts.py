@@ -120,7 +120,8 @@ def _text_pairs(items: Sequence[Item], recipe: Recipe, fmt: Callable[[Item], str
         yield prompt, target
 
 
-def build_examples(tokenizer, items, recipe, fmt, seed: int, count: int) -> list[tuple[list[int], list[int]]]:
+def build_examples(tokenizer, items, recipe, fmt, seed: int, count: int,
+                   max_len_setting: str = "--max-len") -> list[tuple[list[int], list[int]]]:
     rng = random.Random(f"examples-{seed}")
     out = []
     for prompt, target in _text_pairs(items, recipe, fmt, rng, count * 2):
@@ -130,7 +131,7 @@ def build_examples(tokenizer, items, recipe, fmt, seed: int, count: int) -> list
         if len(out) == count:
             return out
     if not out:
-        raise ValueError(f"no training example fits in max_len={recipe.max_len} tokens; raise --max-len")
+        raise ValueError(f"no training example fits in max_len={recipe.max_len} tokens; raise {max_len_setting}")
     return out
 
 
@@ -175,8 +176,11 @@ def train_experts(
     dtype: str | torch.dtype = "auto",
     progress: bool = True,
     log: Callable[[str], None] = print,
+    max_len_setting: str = "--max-len",
 ) -> list[ExpertResult]:
     """Train one LoRA expert per cluster of items; write ``out_dir/<name>`` adapter dirs.
+
+    ``max_len_setting`` is the setting a too-short ``recipe.max_len`` error tells the user to raise.
 
     The base model is loaded once; each expert gets fresh LoRA weights (seeded
     init, seeded batches) and is written atomically. ``format_example`` renders
@@ -207,7 +211,8 @@ def train_experts(
     results = []
     for name, items, seed in zip(names, clusters, seeds):
         start = time.perf_counter()
-        examples = build_examples(tokenizer, items, recipe, fmt, seed, recipe.steps * recipe.batch_size + recipe.eval_examples)
+        examples = build_examples(tokenizer, items, recipe, fmt, seed, recipe.steps * recipe.batch_size + recipe.eval_examples,
+                                  max_len_setting)
         held, train = examples[: recipe.eval_examples], examples[recipe.eval_examples:] or examples
         eval_batches = [collate(held[i:i + recipe.batch_size]) for i in range(0, len(held), recipe.batch_size)]
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), warnings.catch_warnings():

@@ -15,6 +15,7 @@ import torch
 from generators.experts import LoraModel
 from generators.prompts import few_shot_prompt, parse_items, sample_examples
 from objectives.tasks import Item, Task
+from objectives.verify import NoVerifier, Verifier, verify
 
 __all__ = ["Prompt", "Writer", "WriterSettings"]
 
@@ -44,12 +45,13 @@ class Prompt:
 
 
 class Writer:
-    """A generator model that writes items for a task from few-shot prompts."""
+    """A generator model that writes items for a task from few-shot prompts; the verifier checks their answers."""
 
-    def __init__(self, model: LoraModel, task: Task, settings: WriterSettings) -> None:
+    def __init__(self, model: LoraModel, task: Task, settings: WriterSettings, verifier: Verifier | None = None) -> None:
         self.model = model
         self.task = task
         self.settings = settings
+        self.verifier = verifier or NoVerifier()
         self.pool = [task.format_example(item) for item in task.dev]
 
     def write(self, vector: torch.Tensor, seed: int, n_prompts: int, progress: Progress | None = None,
@@ -79,5 +81,5 @@ class Writer:
             items = []
             for ex, text in zip(shots, particle):
                 items.extend(self.task.parse_item(t) for t in parse_items(text, s.items_per_prompt, start=len(ex) + 1))
-            out.append(items)
+            out.append(verify(items, self.verifier))
         return out

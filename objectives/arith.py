@@ -102,6 +102,7 @@ class ArithTask:
     """The embedded, verifiable task: dev and test are drawn from all families."""
 
     name = "arith"
+    exact_answers = True
 
     def __init__(self, n_dev: int = 200, n_test: int = 200, seed: int = 0) -> None:
         if n_dev < 1 or n_test < 1:
@@ -120,3 +121,7 @@ class ArithTask:
 
     def realism_corpus(self) -> list[str]:
         return [item.input for item in self.test]
+
+    @property
+    def realism_source(self) -> str:
+        return f"proxy: the task's own test problems ({len(self.test)}), not real user queries"

@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from objectives.tasks import Item, JsonTask, read_queries, subsample
+from objectives.tasks import Item, JsonTask, subsample
 
 FILE_BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 
@@ -71,6 +71,7 @@ class HfTask(JsonTask):
         seed: int = 0,
         min_question_chars: int = 10,
         require_answer: bool = True,
+        answer_extract: str = "auto",
     ) -> None:
         self.name = Path(source).stem if Path(source).exists() else source
         rng = random.Random(f"hf-{seed}")
@@ -85,7 +86,4 @@ class HfTask(JsonTask):
         self.test = subsample(loaded[test_split], max_test, rng)
         if not self.dev:
             raise ValueError(f"task.dev_split: {source} [{dev_split}] has no non-empty {input_field!r} (the prompts need dev items)")
-        self.min_question_chars = min_question_chars
-        self.require_answer = require_answer and output_field is not None
-        self._realism_path = Path(realism_corpus) if realism_corpus else None
-        self._realism = read_queries(self._realism_path) if self._realism_path else None
+        self._options(realism_corpus, seed, min_question_chars, require_answer and output_field is not None, answer_extract)

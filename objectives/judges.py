@@ -8,6 +8,11 @@ One interface (``Judge.score``), four judges, picked by ``make_judge(kind, **kwa
 - ``openai``    an OpenAI-compatible chat-completions endpoint rates it 1-10, concurrently,
                 with retries and exponential backoff.
 
+The LLM judges have two modes (``reference``): ``with`` shows the item's own reference
+answer in the prompt, so the rating measures agreement with the generator's answer (only
+as good as that answer); ``without`` rates the answer alone, as the paper's judge does,
+so it measures the judge's own view of correctness and needs no reference.
+
 A None score is *missing*: the objectives exclude it; no judge ever substitutes a
 default such as 0.5. Every judge counts its missing scores in ``failures``.
 """
@@ -36,6 +41,8 @@ DEFAULT_TEMPLATE = (
     "Reply with the rating only, an integer from 1 to 10.\n"
     "Rating:"
 )
+NO_REFERENCE_TEMPLATE = DEFAULT_TEMPLATE.replace("Reference answer: {reference}\n", "")
+REFERENCE_MODES = ("with", "without")
 
 
 class Judge(Protocol):
@@ -169,7 +176,14 @@ def parse_rating(text: str | None) -> float | None:
     return None
 
 
-def _check_template(template: str) -> str:
+def _check_template(template: str | None, reference: str = "with") -> str:
+    """The judge's prompt template: the mode's default when None; ``without`` must not show a reference."""
+    if reference not in REFERENCE_MODES:
+        raise ValueError(f"judge.reference: expected one of {REFERENCE_MODES}, got {reference!r}")
+    if template is None:
+        return DEFAULT_TEMPLATE if reference == "with" else NO_REFERENCE_TEMPLATE
+    if reference == "without" and "{reference}" in template:
+        raise ValueError("judge.template: has {reference} but judge.reference=without (the answer is rated alone)")
     try:
         template.format(question="q", answer="a", reference="r")
     except (KeyError, IndexError, ValueError) as e:
@@ -185,9 +199,9 @@ def _prompt(template: str, item: Item, answer: str) -> str:
 class HFLLMJudge:
     """A local causal LM rates each answer 1-10; ``generate(prompts) -> replies`` is passed in."""
 
-    def __init__(self, generate: Callable[[list[str]], list[str]], template: str = DEFAULT_TEMPLATE) -> None:
+    def __init__(self, generate: Callable[[list[str]], list[str]], template: str | None = None, reference: str = "with") -> None:
         self.generate = generate
-        self.template = _check_template(template)
+        self.template = _check_template(template, reference)
         self.failures = 0
 
     def score(self, items: Sequence[Item], answers: Sequence[str]) -> list[float | None]:
@@ -240,7 +254,8 @@ class OpenAIJudge:
         base_url: str,
         model: str,
         api_key_env: str = "OPENAI_API_KEY",
-        template: str = DEFAULT_TEMPLATE,
+        template: str | None = None,
+        reference: str = "with",
         concurrency: int = 8,
         timeout: float = 30.0,
         max_retries: int = 3,
@@ -259,7 +274,7 @@ class OpenAIJudge:
         self._key = _Secret(key)
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model, self.api_key_env = model, api_key_env
-        self.template = _check_template(template)
+        self.template = _check_template(template, reference)
         self.concurrency, self.timeout = concurrency, timeout
         self.max_retries, self.backoff, self.backoff_max = max_retries, backoff, backoff_max
         self.max_tokens, self.temperature = max_tokens, temperature
@@ -316,35 +331,37 @@ class OpenAIJudge:
             raise _Retry("malformed response body") from None
         return content
 
-    def _score_one(self, prompt: str) -> float | None:
+    def _ask_one(self, prompt: str) -> str | None:
         for attempt in range(self.max_retries + 1):
             try:
-                reply = self._post(prompt)
+                return self._post(prompt)
             except _Retry as e:
                 reason, retry_after = e.args[0], (e.args[1] if len(e.args) > 1 else None)
                 if attempt == self.max_retries:
-                    log.warning("openai judge: %s after %d attempts; score missing", reason, attempt + 1)
+                    log.warning("openai endpoint: %s after %d attempts; reply missing", reason, attempt + 1)
                     return None
                 with self._lock:
                     self.retries += 1
                 self._wait(attempt, retry_after)
-                continue
             except RuntimeError as e:
-                log.warning("openai judge: %s; score missing", e)
+                log.warning("openai endpoint: %s; reply missing", e)
                 return None
-            rating = parse_rating(reply)
-            if rating is None:
-                log.warning("openai judge: no rating 1-10 in reply %r; score missing", reply[:80])
-            return rating
         return None
 
-    def score(self, items: Sequence[Item], answers: Sequence[str]) -> list[float | None]:
-        _check_lengths(items, answers)
-        prompts = [_prompt(self.template, it, a) for it, a in zip(items, answers)]
+    def ask(self, prompts: Sequence[str]) -> list[str | None]:
+        """The endpoint's reply to each prompt, concurrently; None where the request failed for good."""
         if not prompts:
             return []
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
-            out = list(pool.map(self._score_one, prompts))
+            return list(pool.map(self._ask_one, prompts))
+
+    def score(self, items: Sequence[Item], answers: Sequence[str]) -> list[float | None]:
+        _check_lengths(items, answers)
+        replies = self.ask([_prompt(self.template, it, a) for it, a in zip(items, answers)])
+        out = [parse_rating(r) for r in replies]
+        for reply, rating in zip(replies, out):
+            if reply is not None and rating is None:
+                log.warning("openai judge: no rating 1-10 in reply %r; score missing", reply[:80])
         with self._lock:
             self.failures += sum(s is None for s in out)
         return out

@@ -17,14 +17,22 @@ from typing import Protocol, Sequence
 
 @dataclass(frozen=True)
 class Item:
-    """One evaluation item. ``output`` is the reference answer when known."""
+    """One evaluation item. ``output`` is the reference answer when known.
+
+    ``verified`` is the answer verifier's verdict on a format-valid item (None: not checked);
+    ``valid`` is the final word: the format parsed and the answer was not rejected.
+    """
 
     input: str
     output: str | None
     valid: bool
+    verified: bool | None = None
 
     def to_json(self) -> dict:
-        return {"input": self.input, "output": self.output, "valid": self.valid}
+        row = {"input": self.input, "output": self.output, "valid": self.valid}
+        if self.verified is not None:
+            row["verified"] = self.verified
+        return row
 
 
 class Task(Protocol):
@@ -33,6 +41,7 @@ class Task(Protocol):
     name: str
     dev: Sequence[Item]
     test: Sequence[Item]
+    exact_answers: bool  # every parsed item's answer is computed, not written by a model (arith)
 
     def parse_item(self, text: str | None) -> Item:
         """Turn one generated item text into an Item; never raises."""
@@ -42,6 +51,10 @@ class Task(Protocol):
 
     def realism_corpus(self) -> list[str]:
         """Real queries that generated items should resemble (realism)."""
+
+    @property
+    def realism_source(self) -> str:
+        """Where the realism corpus comes from, said plainly (a proxy is named as one)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -60,8 +73,11 @@ class JsonTask:
     """A task read from a JSON file in the reference format (see ../shared/data/README.md).
 
     ``max_dev`` / ``max_test`` keep a seeded, order-preserving subsample (speed);
-    ``realism_corpus`` is an optional file of real queries (.json list, .jsonl with
-    "input", .txt one per line), by default the test inputs. Generated items are
+    ``realism_corpus`` is an optional source of real user queries: a file (.json list,
+    .jsonl with "input", .txt one per line) or ``datasets:NAME[:SPLIT[:FIELD]]`` (a
+    Hugging Face `datasets` source: a hub name in the local cache, or a local folder);
+    by default the task's own test inputs, a *proxy* that every item of the task's
+    style matches (``realism_source`` says which). Generated items are
     written ``"<question> Answer: <answer>"`` on one line (`format_example`);
     `parse_item` splits them back. With ``require_answer=False`` an item without
     an answer is still valid (for judges that need no reference, e.g. hf_llm).
@@ -77,6 +93,7 @@ class JsonTask:
         seed: int = 0,
         min_question_chars: int = 10,
         require_answer: bool = True,
+        answer_extract: str = "auto",
     ) -> None:
         self.path = Path(path)
         data = _read_json_file(self.path)
@@ -86,10 +103,17 @@ class JsonTask:
         self.test = subsample(_items(data, "test", self.path), max_test, rng)
         if not self.dev:
             raise ValueError(f"{self.path}: 'dev' is empty (the few-shot prompts need dev items)")
+        self._options(realism_corpus, seed, min_question_chars, require_answer, answer_extract)
+
+    def _options(self, realism_corpus: str | Path | None, seed: int, min_question_chars: int, require_answer: bool,
+                 answer_extract: str) -> None:
+        """The settings every task of this format shares (task=json, task=hf)."""
+        self.exact_answers = False
         self.min_question_chars = min_question_chars
         self.require_answer = require_answer
-        self._realism_path = Path(realism_corpus) if realism_corpus else None
-        self._realism = read_queries(self._realism_path) if self._realism_path else None
+        self.answer_extract = answer_extract  # how a reasoning taker's answer is found (objectives/answers.py)
+        self._realism = read_queries(str(realism_corpus), seed=seed) if realism_corpus else None
+        self._realism_name = str(realism_corpus) if realism_corpus else None
 
     def format_example(self, item: Item) -> str:
         """One line in the format generators write: ``"<question> Answer: <answer>"``."""
@@ -113,6 +137,13 @@ class JsonTask:
         if self._realism is not None:
             return list(self._realism)
         return [item.input for item in (self.test or self.dev)]
+
+    @property
+    def realism_source(self) -> str:
+        if self._realism_name is not None:
+            return f"real queries: {self._realism_name} ({len(self._realism)})"
+        split = "test" if self.test else "dev"
+        return f"proxy: the task's own {split} inputs ({len(self.test or self.dev)}), not real user queries"
 
 
 def load_json_task(path: str | Path, **kwargs) -> JsonTask:
@@ -154,7 +185,42 @@ def subsample(items: list[Item], limit: int | None, rng: random.Random) -> list[
     return [items[i] for i in sorted(rng.sample(range(len(items)), limit))]
 
 
-def read_queries(path: str | Path) -> list[str]:
+MAX_QUERIES = 20_000  # a seeded subsample of larger sources keeps the BM25 index small
+
+
+def read_queries(source: str | Path, seed: int = 0) -> list[str]:
+    """Real queries from a file (see `read_query_file`) or ``datasets:NAME[:SPLIT[:FIELD]]``.
+
+    At most ``MAX_QUERIES`` of them (a seeded, order-preserving subsample).
+    """
+    source = str(source)
+    queries = dataset_queries(source[len("datasets:"):]) if source.startswith("datasets:") else read_query_file(source)
+    return _subsample(queries, MAX_QUERIES, random.Random(f"realism-{seed}")) if len(queries) > MAX_QUERIES else queries
+
+
+QUERY_FIELDS = ("input", "question", "query", "prompt", "instruction", "text")
+
+
+def dataset_queries(spec: str) -> list[str]:
+    """Queries of a `datasets` source ``NAME[:SPLIT[:FIELD]]`` (split ``train``; field: the first of
+    `QUERY_FIELDS` the dataset has). Offline runs read the local `datasets` cache or a local folder."""
+    name, split, field = (spec.split(":") + ["", ""])[:3]
+    import datasets
+
+    try:
+        rows = datasets.load_dataset(name, split=split or "train")
+    except Exception as err:  # datasets raises many kinds; the message is what the user needs
+        raise ValueError(f"datasets:{spec}: cannot load ({_first_line(err)})") from None
+    field = field or next((f for f in QUERY_FIELDS if f in rows.column_names), "")
+    if field not in rows.column_names:
+        raise ValueError(f"datasets:{spec}: no query field; name one of {rows.column_names} as datasets:NAME:SPLIT:FIELD")
+    queries = [q.strip() for q in rows[field] if isinstance(q, str) and q.strip()]
+    if not queries:
+        raise ValueError(f"datasets:{spec}: field {field!r} has no non-empty strings")
+    return queries
+
+
+def read_query_file(path: str | Path) -> list[str]:
     """Real queries from .json (list of strings or of {"input"}), .jsonl ({"input"} a line) or .txt."""
     path = Path(path)
     if not path.is_file():

@@ -6,6 +6,7 @@ vectors in place.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,18 +15,23 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from generators.experts import LoraModel
+from generators.lengths import GeneratorLengths, generator_lengths, model_context, taker_lengths
 from generators.hub import resolve_model
 from generators.panel import Panel, TakerSpec, build_panels
 from generators.taker_specs import SMOLLM2_ASKED, resolve_takers
 from generators.takers import AnswerSettings, TakerPanel
 from generators.writer import Writer, WriterSettings
+from objectives.answers import make_extractor
 from objectives.judges import Judge, make_judge
 from objectives.metrics import validate_weights
 from objectives.realism import Realism
 from objectives.tasks import Task
+from objectives.verify import Verifier, make_verifier, unchecked_note
 from swarm.dist import Dist
 from swarm.errors import ConfigError, first_line
 from swarm.evaluate import Evaluator, ObjectiveSettings
+
+log = logging.getLogger("dswarm")
 
 
 @dataclass
@@ -39,6 +45,7 @@ class Setup:
     heldout: TakerPanel | Panel
     judge: Judge
     evaluator: Evaluator
+    verifier: Verifier
 
 
 def resolve_device(device: str, dtype: str, dist: Dist) -> tuple[str, torch.dtype]:
@@ -105,16 +112,68 @@ def generator_dirs(cfg: DictConfig, task: Task) -> tuple[Path, list[Path]]:
         experts = smollm2.experts(
             task, role="generator", k=g.k, steps=g.train_steps, seed=cfg.seed, template=g.template,
             taker_template=cfg.taker.template, few_shot=g.few_shot, items_per_prompt=g.items_per_prompt,
-            chat_template=g.chat_template,
+            chat_template=g.chat_template, overrides=_max_len(g),
         )
         return smollm2.base_dir(), experts
     raise ConfigError(f"generator.kind: unknown kind {g.kind!r} (expected zoo, hf or smollm2)")
 
 
+def _max_len(group: DictConfig) -> dict[str, int]:
+    """The training-length override of a smollm2 group; empty when null (from the task)."""
+    value = group.get("train_max_len")
+    return {} if value is None else {"max_len": int(value)}
+
+
+def fit_generator(g: DictConfig, model: LoraModel, task: Task) -> GeneratorLengths:
+    """generator.max_new_tokens (null: from the task) and the few-shot count that fits the model's context."""
+    try:
+        return generator_lengths(model.tokenizer, model_context(model.model.config), [task.format_example(it) for it in task.dev],
+                                 g.template, g.few_shot, g.items_per_prompt, g.max_new_tokens)
+    except ValueError as err:
+        raise ConfigError(first_line(err)) from err
+
+
+def answer_settings(t: DictConfig, task: Task, base: Path | None) -> AnswerSettings:
+    """``taker.answer``: ``line`` answers in one line (taker.max_new_tokens; null: the task's answer
+    lengths in ``base``'s tokens); ``reasoning`` thinks, then the task's rule finds the answer."""
+    if t.answer == "reasoning":
+        try:
+            extract = make_extractor(getattr(task, "answer_extract", "auto"), [it.output for it in task.dev])
+        except ValueError as err:
+            raise ConfigError(first_line(err)) from err
+        return AnswerSettings(template=t.reasoning_template, max_new_tokens=t.reasoning_max_new_tokens, stop=None,
+                              batch_size=t.batch_size, extract=extract)
+    if t.answer != "line":
+        raise ConfigError(f"taker.answer: expected line or reasoning, got {t.answer!r}")
+    new = t.max_new_tokens
+    if new is None:
+        if base is None:
+            raise ConfigError("taker.max_new_tokens: set it (no single taker base to size answers from the task)")
+        from transformers import AutoConfig, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+        prompts = [t.template.format(input=it.input) for it in task.dev]
+        outputs = [" " + it.output for it in task.dev if it.output is not None]
+        try:
+            new, _ = taker_lengths(tokenizer, model_context(AutoConfig.from_pretrained(str(base), local_files_only=True)),
+                                   prompts, outputs)
+        except ValueError as err:
+            raise ConfigError(first_line(err)) from err
+    return AnswerSettings(template=t.template, max_new_tokens=new, stop=t.stop, batch_size=t.batch_size)
+
+
 def taker_specs(cfg: DictConfig, task: Task) -> tuple[list[TakerSpec], list[TakerSpec]]:
     """The search takers and the held-out takers (generators/taker_specs.py: any mix of models)."""
     t = cfg.taker
-    asked = AnswerSettings(template=t.template, max_new_tokens=t.max_new_tokens, stop=t.stop, batch_size=t.batch_size)
+    if t.kind == "hf":
+        sizing = resolve_model(t.base, "taker.base")
+    elif t.kind == "smollm2":
+        from generators import smollm2
+
+        sizing = smollm2.base_dir()
+    else:
+        sizing = None
+    asked = answer_settings(t, task, sizing)
     smol = AnswerSettings(**t.smollm2) if t.get("smollm2") else SMOLLM2_ASKED
     if t.kind == "zoo":
         zoo, models, heldout = _zoo(cfg), list(t.models), list(t.heldout)
@@ -127,8 +186,9 @@ def taker_specs(cfg: DictConfig, task: Task) -> tuple[list[TakerSpec], list[Take
         from generators import smollm2
 
         zoo, base = None, smollm2.base_dir()
-        search = smollm2.experts(task, role="taker", k=t.k, steps=t.train_steps, seed=cfg.seed, taker_template=t.template)
-        held = smollm2.experts(task, role="heldout", k=t.heldout_k, steps=t.train_steps, seed=cfg.seed, taker_template=t.template)
+        common = dict(steps=t.train_steps, seed=cfg.seed, taker_template=t.template, overrides=_max_len(t))
+        search = smollm2.experts(task, role="taker", k=t.k, **common)
+        held = smollm2.experts(task, role="heldout", k=t.heldout_k, **common)
         models, heldout = [f"{base}@{a}" for a in search], [f"{base}@{a}" for a in held]
     else:
         raise ConfigError(f"taker.kind: unknown kind {t.kind!r} (expected zoo, hf or smollm2)")
@@ -150,6 +210,26 @@ def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype) -> Judge:
         model = LoraModel(base, [], device=device, dtype=dtype, chat_template=True)
         options["generate"] = lambda prompts: model.generate(prompts, max_new_tokens=4, batch_size=8)
     return make_judge(cfg.judge.kind, **options)
+
+
+def build_verifier(cfg: DictConfig, task: Task, device: str, dtype: torch.dtype) -> Verifier:
+    """The answer verifier of ``cfg.verifier``; a local verifier model is loaded once, without adapters."""
+    v = cfg.verifier
+    options: dict[str, Any] = {k: val for k, val in OmegaConf.to_container(v).items() if k != "kind"}
+    generate = None
+    if v.kind == "model":
+        from generators import smollm2
+
+        base = smollm2.base_dir() if v.model == "smollm2" else resolve_model(v.model, "verifier.model")
+        model = load_lora_model("verifier", base, [], device=device, dtype=dtype, chat_template=v.chat_template)
+        sampling = {k: options.pop(k) for k in ("temperature", "max_new_tokens", "batch_size")}
+        for key in ("model", "chat_template"):
+            options.pop(key)
+        generate = lambda prompts: model.generate(prompts, stop="\n", seed=cfg.seed, **sampling)  # noqa: E731
+    try:
+        return make_verifier(v.kind, task.exact_answers, generate, **options)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"verifier: {first_line(err)}") from err
 
 
 def load_lora_model(group: str, base: Path, adapters: list[Path], base_name: str | None = None, **kwargs: Any) -> LoraModel:
@@ -189,19 +269,27 @@ def build(cfg: DictConfig) -> Setup:
     writer_model = load_lora_model(
         "generator", gen_base, gen_adapters, g.base if g.kind == "hf" else None, device=device, dtype=dtype, chat_template=g.chat_template
     )
+    verifier = build_verifier(cfg, task, device, dtype)
+    if verifier.kind == "none" and not task.exact_answers and dist.is_main:
+        log.warning(unchecked_note(task.name))
+    fit = fit_generator(g, writer_model, task)
+    if fit.few_shot < g.few_shot and dist.is_main:
+        log.warning("generator.few_shot: %d examples do not fit the model's context with %d new tokens; using %d",
+                    g.few_shot, fit.max_new_tokens, fit.few_shot)
     writer = Writer(
         writer_model,
         task,
         WriterSettings(
             template=g.template,
-            few_shot=g.few_shot,
+            few_shot=fit.few_shot,
             items_per_prompt=g.items_per_prompt,
             prompts_per_step=g.prompts_per_step,
-            max_new_tokens=g.max_new_tokens,
+            max_new_tokens=fit.max_new_tokens,
             temperature=g.temperature,
             top_p=g.top_p,
             batch_size=g.batch_size,
         ),
+        verifier=verifier,
     )
     # One base in memory: takers on the generators' base become a second LoRA structure of the same model.
     takers, held = build_panels([search, heldout], lambda base, adapters, chat_template: load_lora_model(
@@ -211,4 +299,4 @@ def build(cfg: DictConfig) -> Setup:
     realism = Realism(task.realism_corpus(), top_k=cfg.objective.realism_top_k)
     objective = ObjectiveSettings(dict(cfg.objective.weights), cfg.objective.chunks, cfg.objective.novelty_eps)
     evaluator = Evaluator(writer, takers, judge, objective, realism, dist, progress=cfg.progress and dist.is_main)
-    return Setup(task, dist, writer, takers, held, judge, evaluator)
+    return Setup(task, dist, writer, takers, held, judge, evaluator, verifier)

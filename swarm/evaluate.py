@@ -19,6 +19,7 @@ from objectives.judges import Judge
 from objectives.realism import Realism
 from objectives.scores import Scores, score_sets, stack
 from objectives.tasks import Item
+from objectives.verify import defeat_all, format_valid
 from swarm.dist import Dist
 from swarm.progress import phase
 
@@ -46,9 +47,11 @@ class Evaluation:
     results: list[ParticleResult]
     components: dict[str, torch.Tensor]  # name -> [P]
     utility: torch.Tensor  # [P]
-    valid_fraction: torch.Tensor  # [P]
+    valid_fraction: torch.Tensor  # [P] format parsed and answer confirmed (valid/answer)
     missing: int = 0
     scored: int = field(default=0)
+    valid_format: torch.Tensor | None = None  # [P] format parsed (valid/format)
+    defeat_all: torch.Tensor | None = None  # [P] scored items every taker got wrong (< 0.5)
 
     @property
     def missing_fraction(self) -> float:
@@ -185,4 +188,6 @@ class Evaluator:
         components = metrics.components(metrics.OBJECTIVES, inputs)
         utility = metrics.utility(components, self.objective.weights, valid_fraction)
         missing = sum(r.scores.missing for r in results)
-        return Evaluation(results, components, utility, valid_fraction, missing, int(mask.sum()))
+        valid_format = torch.stack([format_valid(r.items) for r in results]).float().mean(dim=1)
+        return Evaluation(results, components, utility, valid_fraction, missing, int(mask.sum()),
+                          valid_format, defeat_all(S, mask))

@@ -22,6 +22,7 @@ from generators.writer import Prompt
 from generators.taker_specs import heldout_groups
 from objectives.scores import Scores
 from objectives.tasks import Item
+from objectives.verify import unchecked_note
 from swarm import checkpoint
 from swarm.build import ConfigError, Setup, build
 from swarm.errors import RunStopped
@@ -49,6 +50,7 @@ class RunContext:
     tracker: Tracker | None  # None on non-main processes
     state: dict[str, Any] | None  # the checkpoint to resume from
     writer: OrderedWriter  # the step files and checkpoints, written behind the next step
+    warned: bool = False  # the invented-answers warning was given
 
     @property
     def is_main(self) -> bool:
@@ -72,7 +74,19 @@ class RunContext:
         empty = [p for p, f in enumerate(ev.valid_fraction.tolist()) if f == 0]
         if empty and self.is_main:
             log.warning("step %d: particle(s) %s wrote no valid item (utility 0)", step, empty)
+        self._warn_invented(step, ev)
         return ev
+
+    def _warn_invented(self, step: int, ev: Evaluation) -> None:
+        """Once a run: unchecked answers and most items beating every taker is what invented answers look like."""
+        setup = self.setup
+        if self.warned or not self.is_main or setup.verifier.kind != "none" or setup.task.exact_answers:
+            return
+        beaten = ev.defeat_all[ev.valid_fraction > 0]
+        if beaten.numel() and beaten.mean().item() > 0.5:
+            self.warned = True
+            log.warning("step %d: %.0f%% of valid items defeat every taker; with unchecked answers this is the sign "
+                        "of invented answers (%s)", step, 100 * beaten.mean().item(), unchecked_note(setup.task.name))
 
     def record(self, step: int, ev: Evaluation, started: float, extra: dict[str, Any]) -> None:
         """Write the step's items and its metrics line (main process only)."""
@@ -86,6 +100,9 @@ class RunContext:
             "utility": ev.utility.tolist(),
             **{f"objective/{k}": v.tolist() for k, v in ev.components.items()},
             "valid_fraction": ev.valid_fraction.tolist(),
+            "valid/format": ev.valid_format.tolist(),
+            "valid/answer": ev.valid_fraction.tolist(),
+            "items/defeat_all": ev.defeat_all.tolist(),
             "judge/missing": ev.missing,
             **extra,
             "seconds": round(time.time() - started, 3),
@@ -169,6 +186,8 @@ def evaluation_summary(ev: Evaluation, names: list[str], weights: dict[str, floa
         "objective": {k: v[0].item() for k, v in ev.components.items()},
         "weights": weights,
         "valid_fraction": ev.valid_fraction[0].item(),
+        "valid_format": ev.valid_format[0].item(),
+        "defeat_all": ev.defeat_all[0].item(),
         "n_items": len(result.items),
         "takers": dict(zip(names, means)),
         "missing": ev.missing,
@@ -209,6 +228,8 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
         "best_utility": result.best_utility,
         "steps": result.steps,
         "stop_reason": result.stop_reason,
+        "verifier": setup.verifier.kind,
+        "realism_corpus": setup.task.realism_source,
         "heldout": evaluation_summary(heldout, setup.heldout.names, weights),
         "heldout_groups": taker_groups(heldout, setup.heldout.names, heldout_orig, ev_, weights),
     }

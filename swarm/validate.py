@@ -106,9 +106,17 @@ def _adapters(value: Any, key: str, least: int) -> None:
         _dir(d, f"{key}[{i}]", ADAPTER_FILES)
 
 
+def _optional_int(group: Any, name: str, key: str) -> None:
+    """A length that may be null (then it comes from the task: generators/lengths.py)."""
+    if group.get(key) is not None:
+        _int(group[key], f"{name}.{key}", 1)
+
+
 def check_generator(g: Any) -> None:
-    for key in ("items_per_prompt", "prompts_per_step", "max_new_tokens", "batch_size"):
+    for key in ("items_per_prompt", "prompts_per_step", "batch_size"):
         _int(g[key], f"generator.{key}", 1)
+    for key in ("max_new_tokens", "train_max_len"):
+        _optional_int(g, "generator", key)
     _int(g.few_shot, "generator.few_shot", 0)
     if _number(g.temperature, "generator.temperature") < 0:
         raise ConfigError(f"generator.temperature: must be >= 0, got {g.temperature}")
@@ -121,8 +129,13 @@ def check_generator(g: Any) -> None:
 
 
 def check_taker(t: Any) -> None:
-    _int(t.max_new_tokens, "taker.max_new_tokens", 1)
+    for key in ("max_new_tokens", "train_max_len"):
+        _optional_int(t, "taker", key)
     _int(t.batch_size, "taker.batch_size", 1)
+    if t.get("answer", "line") not in ("line", "reasoning"):
+        raise ConfigError(f"taker.answer: expected line or reasoning, got {t.answer!r}")
+    if t.get("answer") == "reasoning":
+        _int(t.reasoning_max_new_tokens, "taker.reasoning_max_new_tokens", 1)
     if t.kind == "hf":
         _dir(t.base, "taker.base")
         _adapters(t.adapters, "taker.adapters", 1)
@@ -147,7 +160,8 @@ def check_task(task: Any) -> None:
         for key in ("max_dev", "max_test"):
             if task.get(key) is not None:
                 _int(task[key], f"task.{key}", 1)
-        if task.get("realism_corpus") and not Path(str(task.realism_corpus)).is_file():
+        corpus = str(task.get("realism_corpus") or "")
+        if corpus and not corpus.startswith("datasets:") and not Path(corpus).is_file():
             raise ConfigError(f"task.realism_corpus: file not found: {task.realism_corpus}")
         from objectives.tasks import load_json_task  # no torch: the real parser, run once more in build
 
@@ -193,6 +207,15 @@ def check_judge(j: Any) -> None:
             raise ConfigError(f"judge.backoff: must be >= 0, got {j.backoff}")
 
 
+def check_verifier(v: Any) -> None:
+    from objectives.verify import KINDS
+
+    if v.kind not in KINDS:
+        raise ConfigError(f"verifier.kind: unknown verifier {v.kind!r}; expected one of {list(KINDS)}")
+    if v.kind == "openai" and not os.environ.get(str(v.api_key_env)):
+        raise ConfigError(f"verifier.api_key_env: environment variable {v.api_key_env} is not set or empty")
+
+
 def check_objective(o: Any) -> None:
     check_weights(o.weights)
     _int(o.chunks, "objective.chunks", 1)
@@ -220,4 +243,5 @@ def validate(cfg: DictConfig) -> None:
     check_generator(cfg.generator)
     check_taker(cfg.taker)
     check_judge(cfg.judge)
+    check_verifier(cfg.verifier)
     _int(cfg.export.n_items, "export.n_items", 1)

@@ -3,8 +3,10 @@
     with JudgeServer(key="sk-...", fail_after=100) as server:
         dswarm(*judge_overrides(server, "DSWARM_TEST_KEY"), ...)
 
-The rating of a request is a pure function of its prompt, so two runs with the
-same seed get the same scores. Requests past ``fail_after``, and every
+The reply to a request is a pure function of its prompt, so two runs with the
+same seed get the same scores: a rating 1-10 for a judge prompt; for a verifier
+prompt ("Proposed answer: ...") its own answer and an agreement verdict, "yes" for
+about half of the prompts (a stand-in: it knows no answers). Requests past ``fail_after``, and every
 ``fail_every``-th request, get HTTP 500 with a body that echoes the request's
 Authorization header (a careless server: the key must still not leak).
 """
@@ -23,6 +25,16 @@ FAST = [
     "task.n_dev=16",
     "task.n_test=16",
 ]
+
+
+def reply(prompt: str) -> str:
+    """The stand-in's deterministic reply to one prompt."""
+    h = zlib.crc32(prompt.encode())
+    if "Proposed answer:" in prompt:
+        proposed = prompt.split("Proposed answer:", 1)[1].split("\n", 1)[0].strip()
+        agree = h % 2 == 0
+        return f"Answer: {proposed if agree else 'something else'}\nAgree: {'yes' if agree else 'no'}"
+    return str(h % 10 + 1)
 
 
 class JudgeServer:
@@ -53,8 +65,7 @@ class JudgeServer:
                     self._send(500, {"error": {"message": echo}})
                     return
                 prompt = json.loads(body)["messages"][0]["content"]
-                rating = zlib.crc32(prompt.encode()) % 10 + 1
-                self._send(200, {"choices": [{"message": {"role": "assistant", "content": str(rating)}}]})
+                self._send(200, {"choices": [{"message": {"role": "assistant", "content": reply(prompt)}}]})
 
             def _send(self, code: int, obj: dict) -> None:
                 data = json.dumps(obj).encode()
@@ -93,3 +104,8 @@ def judge_overrides(server: JudgeServer, key_env: str) -> list[str]:
         "judge.timeout=10",
         "judge.concurrency=4",
     ]
+
+
+def verifier_overrides(server: JudgeServer, key_env: str) -> list[str]:
+    """dswarm overrides for verifier=openai against ``server`` (same fast settings as the judge's)."""
+    return ["verifier=openai", *(o.replace("judge.", "verifier.") for o in judge_overrides(server, key_env)[1:])]
