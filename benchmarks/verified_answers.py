@@ -1,7 +1,7 @@
 """Usage: python benchmarks/verified_answers.py [--task ../shared/data/truthfulqa.json] [--steps 3] [overrides ...]
 
 What answer verification does to a real-model run: the same SmolLM2 miniature
-(conf/experiment/mini_truthfulqa.yaml with judge=reference, so a taker is right when it
+(conf/experiment/mini_gsm8k.yaml on TruthfulQA: judge=reference, so a taker is right when it
 matches the item's own answer) with verifier=none, verifier=openai against the loopback
 stand-in of tests/judge_server.py (it knows no answers: its verdicts are a hash of the
 prompt, so it shows the mechanics, not a real endpoint's rate), and verifier=model
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra dswarm overrides for every run")
     args = parser.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="verified-"))
-    common = ["+experiment=mini_truthfulqa", f"task.path={Path(args.task).resolve()}", "judge=reference",
+    common = ["+experiment=mini_gsm8k", f"task.path={Path(args.task).resolve()}",
               f"pso.max_steps={args.steps}", *args.overrides]
     os.environ[KEY_ENV] = "sk-loopback"
     with JudgeServer(key="sk-loopback") as server:

@@ -47,19 +47,18 @@ def test_taker_lengths_by_hand():
         taker_lengths(tok, 12, prompts, outputs, max_new_tokens=10)
 
 
-WORDS = "node edge links weight path graph from to with cost".split()
+CITIES = "Paris Berlin Madrid Rome Vienna Prague Lisbon Dublin Oslo Warsaw Athens Brussels".split()
 
 
-def long_task(path, n_dev=6, n_test=2, seed=0):
-    """Graph-description questions of ~1,500 characters with short numeric answers."""
+def long_task(path, n_dev=4, n_test=2, seed=0):
+    """Route-map questions of ~1,500 characters (word tokens, ~300 each) with short answers."""
     rng = random.Random(seed)
 
     def item(i):
-        edges = "; ".join(f"node {rng.randint(0, 40)} links to node {rng.randint(0, 40)} with weight {rng.randint(1, 9)}"
-                          for _ in range(32))
-        return {"input": f"Graph {i}: {edges}. What is the total weight of the edges?", "output": str(rng.randint(40, 300))}
+        roads = "; ".join(f"a road runs from {rng.choice(CITIES)} to {rng.choice(CITIES)}" for _ in range(44))
+        return {"input": f"Map {i}: {roads}. Which city has the most roads?", "output": rng.choice(CITIES)}
 
-    data = {"name": "graphs", "dev": [item(i) for i in range(n_dev)], "test": [item(100 + i) for i in range(n_test)]}
+    data = {"name": "maps", "dev": [item(i) for i in range(n_dev)], "test": [item(100 + i) for i in range(n_test)]}
     path.write_text(json.dumps(data))
     assert min(len(d["input"]) for d in data["dev"]) > 1300
     return path
@@ -69,18 +68,19 @@ def long_task(path, n_dev=6, n_test=2, seed=0):
 @pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
 def test_long_inputs_run_on_default_lengths(tmp_path, monkeypatch):
     """The CPU miniature overlay on a long-input task: no length setting given, none needed."""
-    path = long_task(tmp_path / "graphs.json")
+    path = long_task(tmp_path / "maps.json")
     cache = tmp_path / "cache"
     (cache / "smollm2").mkdir(parents=True)
     (cache / "smollm2" / smollm2.base_dir().name).symlink_to(smollm2.base_dir(), target_is_directory=True)
     monkeypatch.setenv("DSWARM_CACHE", str(cache))  # experts of this throwaway task stay in the temp dir
     proc = dswarm("+experiment=mini_gsm8k", f"task.path={path}", "generator.train_steps=1", "taker.train_steps=1",
-                  "generator.prompts_per_step=1", "pso.max_steps=1", "export.n_items=2", "verifier=none",
+                  "generator.items_per_prompt=1", "generator.prompts_per_step=1", "pso.max_steps=1", "export.n_items=1",
+                  "verifier=none",
                   run_dir=tmp_path / "run", small=False)
     rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
     assert len(rows) == 1 and "valid/format" in rows[0]
-    done = json.loads(next((cache / "smollm2" / "experts").glob("graphs-generator-*/DONE")).read_text())
-    assert done["key"]["recipe"]["max_len"] > 700  # sized from the task: two ~350-token items and the prompt
+    done = json.loads(next((cache / "smollm2" / "experts").glob("maps-generator-*/DONE")).read_text())
+    assert done["key"]["recipe"]["max_len"] > 500  # sized from the task: two ~300-token items and the prompt
     assert "error" not in proc.stderr.lower()
     short = dswarm("+experiment=mini_gsm8k", f"task.path={path}", "generator.train_steps=1", "generator.train_max_len=64",
                    "verifier=none", run_dir=tmp_path / "short", small=False, check=False)
