@@ -16,7 +16,8 @@ def offline(workflow_run):
 
 
 def test_run_is_named_by_its_overrides_with_method_job_type_and_tags(offline):
-    overrides = [o for o in SMALL if not o.startswith("progress=")] + ["generator=hub_tiny", "pso.max_steps=2"]
+    excluded = ("progress=", "taker.heldout=")  # Hydra's exclude_keys (conf/config.yaml)
+    overrides = [o for o in SMALL if not o.startswith(excluded)] + ["generator=hub_tiny", "pso.max_steps=2"]
     assert offline.name == ",".join(sorted(overrides))  # Hydra's override_dirname (logger, paths left out)
     assert offline.job_type == "data_swarms"
     assert offline.tags == ["data_swarms", "difficulty", "task=arith"]
