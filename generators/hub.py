@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from swarm.errors import ConfigError
-
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?(@[\w./-]+)?$")
 ALLOWED = ["*.safetensors", "*.safetensors.index.json", "*.json", "tokenizer*", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
 
@@ -27,11 +25,14 @@ def is_hub_id(value: str) -> bool:
 
 
 def resolve_model(value: str, setting: str) -> Path:
-    """The local dir of a model or adapter setting: the dir itself, or the hub id's cached snapshot."""
+    """The local dir of a model or adapter setting: the dir itself, or the hub id's cached snapshot.
+
+    Failures are a one-line ValueError naming ``setting`` (the CLI's exit 2); generators/ imports nothing from swarm/.
+    """
     if Path(value).is_dir():
         return Path(value)
     if not is_hub_id(value):
-        raise ConfigError(f"{setting}: directory not found and not a hub id: {value}")
+        raise ValueError(f"{setting}: directory not found and not a hub id: {value}")
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
@@ -40,12 +41,12 @@ def resolve_model(value: str, setting: str) -> Path:
         snapshot = Path(snapshot_download(repo_id, revision=revision or None, allow_patterns=ALLOWED))
     except LocalEntryNotFoundError:
         where = "HF_HUB_OFFLINE=1: " if constants.HF_HUB_OFFLINE else ""
-        raise ConfigError(
+        raise ValueError(
             f"{setting}: {where}{value} is not in the local HF cache ({constants.HF_HUB_CACHE}) and is not a local dir; "
             "download it once with `hf download` or give a local dir"
         ) from None
     except (HfHubHTTPError, OSError, ValueError) as err:
-        raise ConfigError(f"{setting}: cannot fetch {value} from the hub: {str(err).splitlines()[0]}") from None
+        raise ValueError(f"{setting}: cannot fetch {value} from the hub: {str(err).splitlines()[0]}") from None
     if not any(snapshot.glob("*.safetensors")):
-        raise ConfigError(f"{setting}: {value} has no safetensors weights in the HF cache (only safetensors are loaded)")
+        raise ValueError(f"{setting}: {value} has no safetensors weights in the HF cache (only safetensors are loaded)")
     return snapshot

@@ -31,15 +31,6 @@ from typing import Callable, Iterable, Mapping
 import torch
 from torch import Tensor
 
-PRESETS: dict[str, dict[str, float]] = {
-    "difficulty": {"difficulty": 1.0},
-    "separation": {"separation": 1.0},
-    "novelty": {"novelty": 1.0},
-    "consistency": {"consistency": 1.0},
-    "realism": {"realism": 1.0},
-    "mixed": {"difficulty": 0.6, "separation": 0.2, "novelty": 0.2},
-}
-
 
 def _clean(S: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     """Scores with missing entries zeroed, and the mask of usable entries."""
@@ -218,11 +209,6 @@ def validate_weights(weights: Mapping[str, float]) -> dict[str, float]:
     if not any(w > 0 for w in clean.values()):
         raise ValueError(f"objective.weights: all weights are zero; give at least one of {sorted(OBJECTIVES)} a weight > 0")
     return clean
-
-
-def active(weights: Mapping[str, float]) -> list[str]:
-    """The objectives with a positive weight (the only components worth computing)."""
-    return [name for name, w in validate_weights(weights).items() if w > 0]
 
 
 def utility(components: Mapping[str, Tensor], weights: Mapping[str, float], valid_fraction: Tensor) -> Tensor:

@@ -106,7 +106,3 @@ class Dist:
         from accelerate.utils import broadcast_object_list
 
         return broadcast_object_list([obj])[0]
-
-    def barrier(self) -> None:
-        if self.state is not None:
-            self.state.wait_for_everyone()

@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from objectives.hf_task import HfTask
-from swarm.errors import ConfigError
 from swarm.publish import push
 from tests.cli import dswarm, env, read_jsonl
 from tests.conftest import HUB_ID, hub_cache
@@ -49,7 +48,7 @@ def test_hub_snapshot_without_safetensors_is_refused(tiny_zoo, tmp_path, monkeyp
     assert resolve_model(HUB_ID, "generator.base").joinpath("model.safetensors").is_file()
     (snapshot,) = cache.glob("models--*/snapshots/*")
     (snapshot / "model.safetensors").rename(snapshot / "pytorch_model.bin")
-    with pytest.raises(ConfigError, match="generator.base: .* has no safetensors weights"):
+    with pytest.raises(ValueError, match="generator.base: .* has no safetensors weights"):
         resolve_model(HUB_ID, "generator.base")
 
 

@@ -157,7 +157,8 @@ def test_utility_weighted_sum_times_valid_fraction():
     w = {"difficulty": 0.6, "separation": 0.2, "novelty": 0.2, "consistency": 0.0}
     # p0: (.3 + .05 + .2) * .5 = .275 ; p1: (.6 + 0 + .4) * 0 = 0
     assert M.utility(comps, w, T_([0.5, 0.0])).tolist() == pytest.approx([0.275, 0.0])
-    assert M.utility(comps, M.PRESETS["mixed"], T_([1.0, 1.0])).tolist() == pytest.approx([0.55, 1.0])
+    mixed = {"difficulty": 0.6, "separation": 0.2, "novelty": 0.2}  # conf/objective/mixed.yaml
+    assert M.utility(comps, mixed, T_([1.0, 1.0])).tolist() == pytest.approx([0.55, 1.0])
 
 
 def test_utility_needs_the_weighted_components():
@@ -182,10 +183,9 @@ def test_validate_weights(weights, key):
     assert "\n" not in str(e.value)
 
 
-def test_validate_weights_accepts_zeros_and_active():
+def test_validate_weights_accepts_zeros():
     w = {"difficulty": 0.0, "separation": 1, "novelty": 0.5}
     assert M.validate_weights(w) == {"difficulty": 0.0, "separation": 1.0, "novelty": 0.5}
-    assert M.active(w) == ["separation", "novelty"]
 
 
 def test_components_rejects_unknown_and_missing_inputs():

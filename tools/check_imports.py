@@ -1,0 +1,149 @@
+"""The house plan: modules per folder with their line counts, import cycles, arrows that point the wrong way.
+
+    python -m tools.check_imports              # prints the plan; exit 1 on a cycle or a forbidden arrow
+    python -m tools.check_imports --max-lines 300
+
+Reads the source with `ast` (imports nothing it checks). Every import of a
+repo module counts, also one inside a function (a lazy import is still an
+arrow); ``from pkg import name`` points at ``pkg.name`` when that is a module.
+A module over ``--max-lines`` is flagged (printed, not an error: the ~300-line
+rule is a guide). Errors: an import cycle, or a module of a folder importing a
+folder it must not (``generators/`` and ``objectives/`` never import ``swarm/``).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("swarm", "generators", "objectives", "tools")
+FORBIDDEN = {"generators": ("swarm",), "objectives": ("swarm", "generators")}  # folder -> folders it must not import
+
+
+@dataclass
+class Plan:
+    lines: dict[str, int] = field(default_factory=dict)  # module -> lines
+    imports: dict[str, set[str]] = field(default_factory=dict)  # module -> repo modules it imports
+
+    def folder(self, module: str) -> str:
+        return module.split(".")[0]
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _targets(node: ast.AST, module: str, is_package: bool, known: set[str]) -> set[str]:
+    """The repo modules one import statement points at."""
+    found = set()
+    if isinstance(node, ast.Import):
+        names = [a.name for a in node.names]
+    else:
+        base = node.module or ""
+        if node.level:  # relative: from . import x
+            anchor = module.split(".") if is_package else module.split(".")[:-1]
+            anchor = anchor[: len(anchor) - (node.level - 1)]
+            base = ".".join([*anchor, base] if base else anchor)
+        names = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+    for name in names:
+        while name and name not in known:  # import a.b.c where only a.b is a repo module
+            name = name.rpartition(".")[0]
+        if name:
+            found.add(name)
+    return found
+
+
+def read_plan(root: Path = REPO, packages: tuple[str, ...] = PACKAGES) -> Plan:
+    plan = Plan()
+    files = {module_name(p, root): p for pkg in packages for p in sorted((root / pkg).rglob("*.py"))}
+    known = set(files)
+    for module, path in files.items():
+        text = path.read_text()
+        plan.lines[module] = len(text.splitlines())
+        tree = ast.parse(text, filename=str(path))
+        imports: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                imports |= _targets(node, module, path.name == "__init__.py", known)
+        imports.discard(module)
+        plan.imports[module] = {m for m in imports if not module.startswith(m + ".")}  # a package's own __init__ is no arrow
+    return plan
+
+
+def cycles(plan: Plan) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(plan.imports.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(plan.imports):
+        if v not in index:
+            visit(v)
+    return sorted(out)
+
+
+def wrong_way(plan: Plan) -> list[tuple[str, str]]:
+    """(module, imported) pairs that break FORBIDDEN."""
+    return sorted(
+        (m, t) for m, targets in plan.imports.items() for t in targets
+        if plan.folder(t) in FORBIDDEN.get(plan.folder(m), ())
+    )
+
+
+def report(plan: Plan, max_lines: int) -> str:
+    lines = []
+    for folder in sorted({plan.folder(m) for m in plan.lines}):
+        modules = sorted(m for m in plan.lines if plan.folder(m) == folder)
+        total = sum(plan.lines[m] for m in modules)
+        lines.append(f"{folder}/  {len(modules)} modules, {total} lines")
+        for m in modules:
+            flag = f"   <-- over {max_lines}" if plan.lines[m] > max_lines else ""
+            lines.append(f"  {plan.lines[m]:5d}  {m}{flag}")
+    found = cycles(plan)
+    lines.append(f"import cycles: {len(found)}")
+    lines += [f"  {' <-> '.join(c)}" for c in found]
+    arrows = wrong_way(plan)
+    rules = "; ".join(f"{k}/ imports no {', '.join(f'{v}/' for v in vs)}" for k, vs in FORBIDDEN.items())
+    lines.append(f"imports against the arrows ({rules}): {len(arrows)}")
+    lines += [f"  {m} imports {t}" for m, t in arrows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-lines", type=int, default=300, help="flag modules longer than this")
+    args = parser.parse_args(argv)
+    plan = read_plan()
+    sys.stdout.write(report(plan, args.max_lines))
+    return 1 if cycles(plan) or wrong_way(plan) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
