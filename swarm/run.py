@@ -303,6 +303,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         try:
             ctx.writer.close()  # a stopped run's last checkpoint too
         finally:
+            if hasattr(setup.judge, "close"):  # the OpenAI judge's HTTP client
+                setup.judge.close()
             if tracker is not None:
                 tracker.finish(exit_code)
 
