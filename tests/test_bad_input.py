@@ -256,14 +256,12 @@ def test_full_error_shows_the_traceback(tmp_path, monkeypatch):
 def test_bad_pso_setting_fails_before_torch_loads(tmp_path, monkeypatch):
     """The startup check runs before torch and the models: a bad pso.* fails in about a second."""
     monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")
-    started = time.monotonic()
     cmd = [str(DSWARM), *SMALL, "logger=none", "pso.repel=-1", f"hydra.run.dir={tmp_path}"]
     proc = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
-    elapsed = time.monotonic() - started
     assert proc.returncode == 2 and "dswarm: error: pso.repel" in proc.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert "torch" not in imported and "swarm.build" not in imported
-    assert elapsed < 5.0, elapsed
+    assert "swarm.validate" in imported  # the check ran ...
+    assert "torch" not in imported and "swarm.build" not in imported  # ... before any of these (no wall-clock bound)
 
 
 # The startup checks mirror PSO.__init__ and metrics.validate_weights; they must agree on every input.

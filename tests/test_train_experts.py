@@ -97,9 +97,12 @@ def test_train_experts_writes_loadable_adapters_and_loss_goes_down(tiny_base, ta
     lm = LoraModel(tiny_base, [r.path for r in results])
     assert lm.expert_vectors.shape[0] == 2
     assert not torch.equal(lm.expert_vectors[0], lm.expert_vectors[1])
+    alone = LoraModel(tiny_base, [results[1].path])  # the second expert by itself
     lm.load(lm.expert_vectors[1])
-    out = lm.generate(["Question: Tom has 2 apples?\nAnswer:"], max_new_tokens=4)
-    assert len(out) == 1 and isinstance(out[0], str)
+    alone.load(alone.expert_vectors[0])
+    batch = lm.tokenizer(["Question: Tom has 2 apples?\nAnswer:"], return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(lm.model(**batch).logits, alone.model(**batch).logits)
 
 
 def test_cli_k_clusters_and_cluster_files(tiny_base, task_file, tmp_path, capsys):
