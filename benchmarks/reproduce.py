@@ -84,8 +84,11 @@ def collect(out: Path) -> dict[tuple[str, str, str], dict[int, float]]:
     return cells
 
 
-def rows(cells: dict, methods: list[str], objectives: list[str]) -> list[dict]:
-    """One row per (objective, group, method): mean, sd, n; for baselines the paired difference and its CI."""
+def rows(cells: dict, methods: list[str], objectives: list[str], seeds: list[int]) -> list[dict]:
+    """One row per (objective, group, method): mean, sd, n; for baselines the paired difference and its CI.
+
+    A difference is computed only where both methods finished every protocol seed: an
+    incomplete cell (an interrupted sweep) would otherwise bootstrap a handful of pairs."""
     out = []
     for o in objectives:
         for g, _ in GROUPS:
@@ -97,17 +100,24 @@ def rows(cells: dict, methods: list[str], objectives: list[str]) -> list[dict]:
                 v = list(values.values())
                 row = {"objective": o, "group": g, "method": m, "mean": statistics.fmean(v),
                        "sd": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v)}
-                if m != REFERENCE and ref:
+                if m != REFERENCE and ref and set(seeds) <= set(ref) & set(values):
                     d = paired_difference(ref, values)
                     row.update(diff=d.mean, ci_low=d.low, ci_high=d.high, win=d.low > 0, loss=d.high < 0)
                 out.append(row)
     return out
 
 
+def _utility(r: dict, full: int) -> str:
+    """mean ± sd; the seed count too where a cell has fewer seeds than the others (an interrupted sweep)."""
+    text = f"{r['mean']:.3f} ± {r['sd']:.3f}"
+    return text if r["n"] == full else f"{text} (n={r['n']})"
+
+
 def markdown(table: list[dict], methods: list[str], objectives: list[str]) -> str:
     """Table 1: utilities (mean ± sd over seeds). Table 2: Data Swarms − baseline, mean [95 % CI]."""
     groups = [(g, label) for g, label in GROUPS if any(r["group"] == g for r in table)]
     index = {(r["objective"], r["group"], r["method"]): r for r in table}
+    full = max((r["n"] for r in table), default=0)
     head = "| objective | method | " + " | ".join(label for _, label in groups) + " |\n" + "|---" * (len(groups) + 2) + "|\n"
     one, two = head, head
     for o in objectives:
@@ -115,7 +125,7 @@ def markdown(table: list[dict], methods: list[str], objectives: list[str]) -> st
             cells = [index.get((o, g, m)) for g, _ in groups]
             if not any(cells):
                 continue
-            one += f"| {o} | {m} | " + " | ".join(f"{r['mean']:.3f} ± {r['sd']:.3f}" if r else "" for r in cells) + " |\n"
+            one += f"| {o} | {m} | " + " | ".join(_utility(r, full) if r else "" for r in cells) + " |\n"
             if m == REFERENCE:
                 continue
             texts = []
@@ -125,7 +135,8 @@ def markdown(table: list[dict], methods: list[str], objectives: list[str]) -> st
                     continue
                 t = f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
                 texts.append(f"**{t}**" if r["win"] else t)
-            two += f"| {o} | {m} | " + " | ".join(texts) + " |\n"
+            if any(texts):
+                two += f"| {o} | {m} | " + " | ".join(texts) + " |\n"
     return ("Utility of each method's final dataset, mean ± sd over seeds:\n\n" + one
             + "\nData Swarms − baseline, per-seed paired difference: mean [bootstrap 95 % CI]; "
             "bold: the CI excludes 0 in Data Swarms' favour:\n\n" + two)
@@ -168,7 +179,7 @@ def main() -> int:
     started = time.time()
     if not args.reuse:
         sweep(out / "sweep", methods, p, args.jobs)
-    table = rows(collect(out / "sweep"), methods, p["objectives"])
+    table = rows(collect(out / "sweep"), methods, p["objectives"], p["seeds"])
     if not table:
         raise SystemExit(f"reproduce: no summary.json under {out / 'sweep'}")
     text = markdown(table, methods, p["objectives"])
