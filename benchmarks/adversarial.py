@@ -4,10 +4,10 @@ Usage: python benchmarks/adversarial.py [--seeds 0 1 2 3 4] [--steps 10] [--jobs
        python benchmarks/adversarial.py --reuse     # only rebuild the table from the run dirs
 
 Three arms, the same seeds, steps, pool and evaluation budget (one `dswarm -m seed=...`
-sweep each, `adversarial=on`, the default zoo):
-  adversarial   the takers' pool gets the hardest confirmed generated items (adversarial.feed=hardest)
-  random_feed   control (b): random confirmed generated items instead (adversarial.feed=random)
-  no_generated  control (a): the takers never see generated data (adversarial.replace_fraction=0)
+sweep each, `method=adversarial`, the default zoo):
+  adversarial   the takers' pool gets the hardest confirmed generated items (method.feed=hardest)
+  random_feed   control (b): random confirmed generated items instead (method.feed=random)
+  no_generated  control (a): the takers never see generated data (method.replace_fraction=0)
 Each arm's best taker (best/taker/) is scored on
   - test: the task's held-out test set (the same 200 items in every arm);
   - generated: for each seed, the union of the three arms' final datasets (best/data.jsonl),
@@ -37,9 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 DSWARM = Path(sys.executable).parent / "dswarm"
 ARMS = {
-    "adversarial": ["adversarial.feed=hardest"],
-    "random_feed": ["adversarial.feed=random"],
-    "no_generated": ["adversarial.replace_fraction=0"],
+    "adversarial": ["method.feed=hardest"],
+    "random_feed": ["method.feed=random"],
+    "no_generated": ["method.replace_fraction=0"],
 }
 CONTROLS = ("random_feed", "no_generated")
 
@@ -51,7 +51,7 @@ def sweep(out: Path, seeds: list[int], settings: list[str], jobs: int, threads: 
     while pending or running:
         while pending and len(running) < jobs:
             arm, extra = pending.pop(0)
-            cmd = [str(DSWARM), "-m", f"seed={','.join(map(str, seeds))}", "adversarial=on", "taker=zoo_lora", "logger=none", "progress=false",
+            cmd = [str(DSWARM), "-m", f"seed={','.join(map(str, seeds))}", "method=adversarial", "logger=none", "progress=false",
                    *settings, *extra, f"hydra.sweep.dir={out / arm}", "hydra.sweep.subdir=seed_${seed}"]
             print("$", " ".join(cmd), flush=True)
             running.append((arm, subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL)))

@@ -42,9 +42,10 @@ from generators.takers import AnswerSettings, TakerPanel  # noqa: E402
 from generators.writer import Writer, WriterSettings  # noqa: E402
 from objectives.arith import ArithTask  # noqa: E402
 from objectives.judges import VerifierJudge  # noqa: E402
+from objectives.metrics import WeightedSum  # noqa: E402
 from objectives.realism import Realism  # noqa: E402
 from swarm.dist import Dist  # noqa: E402
-from swarm.evaluate import Evaluation, Evaluator, ObjectiveSettings  # noqa: E402
+from swarm.evaluate import Evaluation, Evaluator  # noqa: E402
 
 TARGETS = {"zoo": 3.0, "smollm2": 2.0}
 WEIGHTS = {"difficulty": 1.0}
@@ -72,7 +73,7 @@ def evaluator(gen: LoraModel, takers: LoraModel, writer: WriterSettings, answer:
     """The step's evaluator; its taker panel is set by `set_takers` (novelty's reference is not timed)."""
     task = ArithTask(n_dev=64, n_test=16, seed=0)
     panel = TakerPanel(takers, takers.expert_vectors[:0], [], answer)
-    ev = Evaluator(Writer(gen, task, writer), panel, VerifierJudge(), ObjectiveSettings(WEIGHTS, 4, 1e-3),
+    ev = Evaluator(Writer(gen, task, writer), panel, VerifierJudge(), WeightedSum(WEIGHTS, chunks=4, novelty_eps=1e-3),
                    Realism(task.realism_corpus(), top_k=5), Dist(cpu=True))
     return ev
 

@@ -1,6 +1,7 @@
 """Judges: score a test taker's answer to an item, in [0, 1], or None when the judge fails.
 
-One interface (``Judge.score``), four judges, picked by ``make_judge(kind, **kwargs)``:
+One interface (``Judge.score``), four judges, each built by the ``judge`` config group's
+``_target_`` (a judge of your own is any class with ``score`` and ``failures``):
 
 - ``verifier``  exact arithmetic check of the arith task (objectives/arith.py);
 - ``reference`` numeric-aware match of the answer against ``item.output``;
@@ -365,18 +366,3 @@ class OpenAIJudge:
         with self._lock:
             self.failures += sum(s is None for s in out)
         return out
-
-
-JUDGES: dict[str, Callable[..., Judge]] = {
-    "verifier": VerifierJudge,
-    "reference": ReferenceJudge,
-    "hf_llm": HFLLMJudge,
-    "openai": OpenAIJudge,
-}
-
-
-def make_judge(kind: str, **kwargs) -> Judge:
-    """Build the judge named ``kind`` (the Hydra ``judge`` group) with its keyword arguments."""
-    if kind not in JUDGES:
-        raise ValueError(f"judge.kind: unknown judge {kind!r}; expected one of {sorted(JUDGES)}")
-    return JUDGES[kind](**kwargs)

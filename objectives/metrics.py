@@ -25,11 +25,13 @@ so garbage is never rewarded.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping
 
 import torch
 from torch import Tensor
+
+from objectives import registry
 
 
 def _clean(S: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -164,56 +166,53 @@ def _need(value, name: str, objective: str):
     return value
 
 
-def _realism(x: ObjectiveInputs) -> Tensor:
+# The components by name (objectives/registry.py points at these): (ObjectiveInputs) -> Tensor[P].
+
+def difficulty_of(x: ObjectiveInputs) -> Tensor:
+    return difficulty(x.scores, x.mask)
+
+
+def separation_of(x: ObjectiveInputs) -> Tensor:
+    return separation(x.scores, x.mask)
+
+
+def novelty_of(x: ObjectiveInputs) -> Tensor:
+    return novelty(x.scores, x.mask, _need(x.orig_means, "orig_means", "novelty"), x.eps)
+
+
+def consistency_of(x: ObjectiveInputs) -> Tensor:
+    return consistency(x.scores, x.mask, x.chunks)
+
+
+def realism_of(x: ObjectiveInputs) -> Tensor:
     valid = x.valid if x.valid is not None else x.mask.bool().any(1)
     return realism(_need(x.similarity, "similarity", "realism"), valid)
 
 
-OBJECTIVES: dict[str, Callable[[ObjectiveInputs], Tensor]] = {
-    "difficulty": lambda x: difficulty(x.scores, x.mask),
-    "separation": lambda x: separation(x.scores, x.mask),
-    "novelty": lambda x: novelty(x.scores, x.mask, _need(x.orig_means, "orig_means", "novelty"), x.eps),
-    "consistency": lambda x: consistency(x.scores, x.mask, x.chunks),
-    "realism": _realism,
-}
+def components(names: Iterable[str], inputs: ObjectiveInputs,
+               extra: Mapping[str, Callable[[ObjectiveInputs], Tensor]] | None = None) -> dict[str, Tensor]:
+    """The named components, each ``[P]``; 0 for particles with nothing scored.
 
-
-def components(names: Iterable[str], inputs: ObjectiveInputs) -> dict[str, Tensor]:
-    """The requested objective components, each ``[P]``; 0 for particles with nothing scored."""
+    A name is a built-in component (objectives/registry.py) or a key of ``extra``.
+    """
+    extra = extra or {}
     if inputs.scores.shape[1] == 0:  # no takers: nothing is judged, only realism can apply
         scored = torch.ones(inputs.scores.shape[0], dtype=torch.bool, device=inputs.scores.device)
     else:
         scored = _scored(inputs.mask, inputs.scores)
     out = {}
     for name in names:
-        if name not in OBJECTIVES:
-            raise ValueError(f"objective.weights.{name}: unknown objective; expected one of {sorted(OBJECTIVES)}")
-        value = OBJECTIVES[name](inputs)
+        fn = extra[name] if name in extra else registry.component(name)
+        value = torch.as_tensor(fn(inputs), dtype=inputs.scores.dtype if inputs.scores.is_floating_point() else torch.float32)
+        if value.shape != scored.shape:
+            raise ValueError(f"objective component {name} must give one value per particle {list(scored.shape)}, got {list(value.shape)}")
         out[name] = torch.where(scored, value, torch.zeros_like(value))
     return out
 
 
-def validate_weights(weights: Mapping[str, float]) -> dict[str, float]:
-    """Check objective weights; return them as floats. Raises a one-line ValueError naming the key."""
-    clean = {}
-    for name, w in weights.items():
-        if name not in OBJECTIVES:
-            raise ValueError(f"objective.weights.{name}: unknown objective; expected one of {sorted(OBJECTIVES)}")
-        try:
-            w = float(w)
-        except (TypeError, ValueError):
-            raise ValueError(f"objective.weights.{name}: must be a number, got {w!r}") from None
-        if not math.isfinite(w) or w < 0:
-            raise ValueError(f"objective.weights.{name}: must be a finite number >= 0, got {w}")
-        clean[name] = w
-    if not any(w > 0 for w in clean.values()):
-        raise ValueError(f"objective.weights: all weights are zero; give at least one of {sorted(OBJECTIVES)} a weight > 0")
-    return clean
-
-
 def utility(components: Mapping[str, Tensor], weights: Mapping[str, float], valid_fraction: Tensor) -> Tensor:
     """(sum_k w_k * component_k) * valid_fraction, ``[P]``; components with weight 0 are not read."""
-    weights = validate_weights(weights)
+    weights = registry.check_weights(weights, {*registry.COMPONENTS, *components})
     frac = torch.as_tensor(valid_fraction)
     frac = torch.nan_to_num(frac if frac.is_floating_point() else frac.float(), nan=0.0).clamp(0, 1)
     total = torch.zeros_like(frac)
@@ -227,3 +226,24 @@ def utility(components: Mapping[str, Tensor], weights: Mapping[str, float], vali
             raise ValueError(f"objective component {name} is not finite: {c.tolist()}")
         total = total + w * c
     return total * frac
+
+
+class WeightedSum:
+    """The run's objective (``objective._target_``): every component, and their weighted sum x valid fraction.
+
+    All built-in components are computed and logged whatever their weight (the
+    step files recompute every one); ``components`` adds your own by name.
+    """
+
+    def __init__(self, weights: Mapping[str, float], chunks: int = 4, novelty_eps: float = 1e-3,
+                 components: Mapping[str, Callable[[ObjectiveInputs], Tensor]] | None = None) -> None:
+        self.extra = dict(components or {})
+        self.names = [*registry.COMPONENTS, *self.extra]
+        self.weights = registry.check_weights(weights, self.names)
+        self.chunks, self.eps = chunks, novelty_eps
+
+    def __call__(self, inputs: ObjectiveInputs, valid_fraction: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        """Each component ``[P]`` and the utility ``[P]``."""
+        inputs = replace(inputs, chunks=self.chunks, eps=self.eps)
+        values = components(self.names, inputs, self.extra)
+        return values, utility(values, self.weights, valid_fraction)

@@ -1,8 +1,8 @@
 """Adversarial Swarms: a data swarm and a model swarm of test takers that co-evolve.
 
-Usage: dswarm adversarial=on [adversarial.pool_size=64 adversarial.replace_fraction=0.2] pso.max_steps=10
-       dswarm adversarial=on adversarial.replace_fraction=0     # control: the takers never see generated data
-       dswarm adversarial=on adversarial.feed=random            # control: random generated items, not the hardest
+Usage: dswarm method=adversarial [method.pool_size=64 method.replace_fraction=0.2] pso.max_steps=10
+       dswarm method=adversarial method.replace_fraction=0     # control: the takers never see generated data
+       dswarm method=adversarial method.feed=random            # control: random generated items, not the hardest
 
 Both swarms run on the same PSO engine (swarm/pso.py) with the same ``pso``
 settings (seeds ``seed`` and ``seed + 1``). Step s:
@@ -53,8 +53,7 @@ from objectives import metrics
 from objectives.arith import solve
 from objectives.judges import Judge, VerifierJudge
 from objectives.tasks import Item
-from swarm.build import ConfigError
-from swarm.errors import RunStopped
+from swarm.errors import ConfigError, RunStopped
 from swarm.evaluate import Evaluation, step_seed
 from swarm.files import atomic_dir
 from swarm.pso import PSO
@@ -69,6 +68,11 @@ class AdversarialResult(SearchResult):
     initial_taker_name: str  # the expert the best initial taker is
     taker_initial_best: float
     taker_best_utility: float
+
+    def extra_summary(self, ctx: RunContext, heldout: Evaluation,
+                      evaluate_heldout: Callable[[torch.Tensor], Evaluation], weights: dict[str, float]) -> dict[str, Any]:
+        """summary.json's ``adversarial`` block; exports best/taker/ too."""
+        return {"adversarial": finalize_adversarial(ctx, self, heldout, evaluate_heldout, weights)}
 
 
 # ------------------------------------------------------------------------------ the pool
@@ -187,28 +191,23 @@ def _should_stop(data: PSO, model: PSO) -> str | None:
     return "patience" if a and b else None
 
 
-def adversarial_swarms(ctx: RunContext) -> AdversarialResult:
-    """The dual loop (module docstring); resumes from ``ctx.state``."""
+def adversarial_swarms(ctx: RunContext, pool_size: int, replace_fraction: float, feed: str) -> AdversarialResult:
+    """The dual loop (module docstring); resumes from ``ctx.state``. method=adversarial."""
     cfg, setup = ctx.cfg, ctx.setup
-    a = cfg.adversarial
     panel: TakerPanel = setup.takers
     if not isinstance(panel, TakerPanel):
-        raise ConfigError("adversarial=on: the model swarm moves LoRA takers of one base; these search takers are "
+        raise ConfigError("method=adversarial: the model swarm moves LoRA takers of one base; these search takers are "
                           "independent models (use taker=zoo_lora, or hf/smollm2 takers of one base)")
     if len(panel) < 2:
-        raise ConfigError(f"adversarial=on: the model swarm needs at least 2 search takers (taker.adapters), got {len(panel)}")
-    if not 1 <= a.pool_size <= len(setup.task.dev):
-        raise ConfigError(f"adversarial.pool_size: must be in [1, {len(setup.task.dev)}] (the task's dev items), got {a.pool_size}")
-    if not 0.0 <= a.replace_fraction <= 1.0:
-        raise ConfigError(f"adversarial.replace_fraction: must be in [0, 1], got {a.replace_fraction}")
-    if a.feed not in FEEDS:
-        raise ConfigError(f"adversarial.feed: must be one of {', '.join(FEEDS)}, got {a.feed!r}")
-    slots = generated_slots(a.pool_size, round(a.replace_fraction * a.pool_size), cfg.seed + 2)
+        raise ConfigError(f"taker.adapters: the model swarm of method=adversarial needs at least 2 search takers, got {len(panel)}")
+    if pool_size > len(setup.task.dev):
+        raise ConfigError(f"method.pool_size: must be in [1, {len(setup.task.dev)}] (the task's dev items), got {pool_size}")
+    slots = generated_slots(pool_size, round(replace_fraction * pool_size), cfg.seed + 2)
     data = PSO.from_config(setup.writer.model.expert_vectors, cfg.pso, cfg.seed)
     model = PSO.from_config(panel.vectors, cfg.pso, cfg.seed + 1)
     taker_experts, gen_experts = panel.vectors.clone(), setup.writer.model.expert_vectors
     if ctx.state is None:
-        pool = initial_pool(list(setup.task.dev), a.pool_size, cfg.seed)
+        pool = initial_pool(list(setup.task.dev), pool_size, cfg.seed)
         initial = {"taker": -1, "generator": -1}
     else:
         s = ctx.state
@@ -237,7 +236,7 @@ def adversarial_swarms(ctx: RunContext) -> AdversarialResult:
         if step == 1:
             initial = {"taker": model.g_index, "generator": data.g_index}
         # 3. the pool P_{s+1}
-        new = pick_items(ev, {r["input"] for r in pool}, len(slots), setup.judge, a.feed, step_seed(cfg.seed + 2, step))
+        new = pick_items(ev, {r["input"] for r in pool}, len(slots), setup.judge, feed, step_seed(cfg.seed + 2, step))
         pool = replace_in_pool(pool, new, slots, step)
         extra = {
             "best": data.g_util, "worst": data.worst_util, "step_length": data.step_length,
@@ -251,7 +250,7 @@ def adversarial_swarms(ctx: RunContext) -> AdversarialResult:
         model.step()
         ctx.record(step, ev, started, extra)
         ctx.save({
-            "method": "data_swarms", "adversarial": True, "step": step,
+            "method": "adversarial", "step": step,
             "pso": data.state_dict(), "taker_pso": model.state_dict(), "pool": pool, "initial": initial,
             "takers": panel.vectors, "orig_means": setup.evaluator.orig_means,
         })
@@ -295,8 +294,8 @@ def finalize_adversarial(
     names = setup.heldout.names
     init_sum, final_sum = evaluation_summary(initial_data, names, weights), evaluation_summary(final, names, weights)
     block: dict[str, Any] = {
-        "pool_size": ctx.cfg.adversarial.pool_size,
-        "replace_fraction": ctx.cfg.adversarial.replace_fraction,
+        "pool_size": ctx.cfg.method.pool_size,
+        "replace_fraction": ctx.cfg.method.replace_fraction,
         "initial_taker": result.initial_taker_name,
         "taker_initial_utility": result.taker_initial_best,
         "taker_best_utility": result.taker_best_utility,

@@ -1,8 +1,9 @@
 """From the composed config to the run's live objects, built once per run.
 
 Everything that reads a config group lives here, so the rest of the code takes
-explicit arguments. Models are loaded once; later steps only swap LoRA
-vectors in place.
+explicit arguments; each component comes from its group's ``_target_``
+(swarm/config/, docs/configuration.md): no name is looked up in a table here.
+Models are loaded once; later steps only swap LoRA vectors in place.
 """
 from __future__ import annotations
 
@@ -18,18 +19,19 @@ from generators.experts import LoraModel
 from generators.lengths import GeneratorLengths, generator_lengths, model_context, taker_lengths
 from generators.hub import resolve_model
 from generators.panel import Panel, TakerSpec, build_panels
+from generators.sources import TakerSources
 from generators.taker_specs import SMOLLM2_ASKED, resolve_takers
 from generators.takers import AnswerSettings, TakerPanel
 from generators.writer import Writer, WriterSettings
 from objectives.answers import make_extractor
-from objectives.judges import Judge, make_judge
-from objectives.metrics import validate_weights
+from objectives.judges import Judge
 from objectives.realism import Realism
 from objectives.tasks import Task
 from objectives.verify import Verifier, make_verifier, unchecked_note
+from swarm.config import instantiate
 from swarm.dist import Dist
 from swarm.errors import ConfigError, first_line
-from swarm.evaluate import Evaluator, ObjectiveSettings
+from swarm.evaluate import Evaluator
 
 log = logging.getLogger("dswarm")
 
@@ -59,69 +61,25 @@ def resolve_device(device: str, dtype: str, dist: Dist) -> tuple[str, torch.dtyp
             raise ConfigError(f"device: {device} is not available here ({count} CUDA device(s)); use device=auto or device=cpu")
     if dtype == "auto":
         return device, torch.bfloat16 if device.startswith("cuda") else torch.float32
-    if dtype not in ("float32", "bfloat16", "float16"):
-        raise ConfigError(f"dtype: expected auto, float32, bfloat16 or float16, got {dtype!r}")
     return device, getattr(torch, dtype)
 
 
 def build_task(cfg: DictConfig) -> Task:
-    if cfg.task.kind == "arith":
-        from objectives.arith import ArithTask
-
-        return ArithTask(n_dev=cfg.task.n_dev, n_test=cfg.task.n_test, seed=cfg.task.seed)
-    if cfg.task.kind == "json":
-        from objectives.tasks import load_json_task
-
-        try:
-            return load_json_task(**{k: v for k, v in OmegaConf.to_container(cfg.task).items() if k != "kind"})
-        except (OSError, ValueError) as err:  # a missing, empty or malformed task file
-            raise ConfigError(f"task.path: {first_line(err)}") from err
-    if cfg.task.kind == "hf":
-        from objectives.hf_task import HfTask
-
-        options = {k: v for k, v in OmegaConf.to_container(cfg.task).items() if k not in ("kind", "source")}
-        try:
-            return HfTask(cfg.task.source, **options)
-        except (OSError, ValueError, ConnectionError) as err:  # no such dataset, split or column
-            message = first_line(err)
-            raise ConfigError(message if message.startswith("task.") else f"task.source: {message}") from err
-    raise ConfigError(f"task.kind: unknown task kind {cfg.task.kind!r} (expected arith, json or hf)")
-
-
-def _zoo(cfg: DictConfig):
-    from generators.zoo import build_zoo
-
-    return build_zoo(cfg.zoo.size, seed=cfg.zoo.seed)
-
-
-def _resolve_all(values: Any, setting: str) -> list[Path]:
-    return [resolve_model(v, f"{setting}[{i}]") for i, v in enumerate(values)]
+    """The task from ``task._target_``; a file, dataset, split or column it cannot read names its setting."""
+    try:
+        return instantiate(cfg.task, "task")
+    except (OSError, ValueError, ConnectionError) as err:
+        message = first_line(err)
+        setting = "task.path" if "path" in cfg.task else "task.source"
+        raise ConfigError(message if message.startswith("task.") else f"{setting}: {message}") from err
 
 
 def generator_dirs(cfg: DictConfig, task: Task) -> tuple[Path, list[Path]]:
-    """The generator's base model dir and its expert adapter dirs."""
-    g = cfg.generator
-    if g.kind == "zoo":
-        zoo = _zoo(cfg)
-        return zoo.base_dir, list(zoo.generators.values())
-    if g.kind == "hf":
-        return resolve_model(g.base, "generator.base"), _resolve_all(g.adapters, "generator.adapters")
-    if g.kind == "smollm2":
-        from generators import smollm2
-
-        experts = smollm2.experts(
-            task, role="generator", k=g.k, steps=g.train_steps, seed=cfg.seed, template=g.template,
-            taker_template=cfg.taker.template, few_shot=g.few_shot, items_per_prompt=g.items_per_prompt,
-            chat_template=g.chat_template, overrides=_max_len(g),
-        )
-        return smollm2.base_dir(), experts
-    raise ConfigError(f"generator.kind: unknown kind {g.kind!r} (expected zoo, hf or smollm2)")
-
-
-def _max_len(group: DictConfig) -> dict[str, int]:
-    """The training-length override of a smollm2 group; empty when null (from the task)."""
-    value = group.get("train_max_len")
-    return {} if value is None else {"max_len": int(value)}
+    """The generator's base model dir and its expert adapter dirs, from ``generator._target_``."""
+    try:
+        return instantiate(cfg.generator, "generator")(task, cfg.seed)
+    except ValueError as err:  # a model or adapter setting that names nothing (its message names the setting)
+        raise ConfigError(first_line(err)) from err
 
 
 def fit_generator(g: DictConfig, model: LoraModel, task: Task) -> GeneratorLengths:
@@ -163,59 +121,37 @@ def answer_settings(t: DictConfig, task: Task, base: Path | None) -> AnswerSetti
 
 
 def taker_specs(cfg: DictConfig, task: Task) -> tuple[list[TakerSpec], list[TakerSpec]]:
-    """The search takers and the held-out takers (generators/taker_specs.py: any mix of models)."""
+    """The search takers and the held-out takers from ``taker._target_`` (any mix of models)."""
     t = cfg.taker
-    if t.kind == "hf":
-        sizing = resolve_model(t.base, "taker.base")
-    elif t.kind == "smollm2":
-        from generators import smollm2
-
-        sizing = smollm2.base_dir()
-    else:
-        sizing = None
-    asked = answer_settings(t, task, sizing)
-    smol = AnswerSettings(**t.smollm2) if t.get("smollm2") else SMOLLM2_ASKED
-    if t.kind == "zoo":
-        zoo, models, heldout = _zoo(cfg), list(t.models), list(t.heldout)
-    elif t.kind == "hf":
-        base = resolve_model(t.base, "taker.base")
-        zoo, models = None, [f"{base}@{a}" for a in _resolve_all(t.adapters, "taker.adapters")]
-        heldout = [str(h) if h == "smollm2" or "@" in str(h) else f"{base}@{resolve_model(h, f'taker.heldout[{i}]')}"
-                   for i, h in enumerate(t.heldout)]
-    elif t.kind == "smollm2":
-        from generators import smollm2
-
-        zoo, base = None, smollm2.base_dir()
-        common = dict(steps=t.train_steps, seed=cfg.seed, taker_template=t.template, overrides=_max_len(t))
-        search = smollm2.experts(task, role="taker", k=t.k, **common)
-        held = smollm2.experts(task, role="heldout", k=t.heldout_k, **common)
-        models, heldout = [f"{base}@{a}" for a in search], [f"{base}@{a}" for a in held]
-    else:
-        raise ConfigError(f"taker.kind: unknown kind {t.kind!r} (expected zoo, hf or smollm2)")
-    setting = "taker.models" if t.kind == "zoo" else "taker.adapters"
     try:
-        return (resolve_takers(models, zoo, asked, t.chat_template, smol, setting),
-                resolve_takers(heldout, zoo, asked, t.chat_template, smol, "taker.heldout"))
+        sources: TakerSources = instantiate(t, "taker")(task, cfg.seed)
+    except ValueError as err:
+        raise ConfigError(first_line(err)) from err
+    asked = answer_settings(t, task, sources.sizing_base)
+    smol = AnswerSettings(**t.smollm2) if t.get("smollm2") else SMOLLM2_ASKED
+    setting = "taker.models" if "models" in t else "taker.adapters"
+    try:
+        return (resolve_takers(sources.models, sources.zoo, asked, t.chat_template, smol, setting),
+                resolve_takers(sources.heldout, sources.zoo, asked, t.chat_template, smol, "taker.heldout"))
     except ValueError as err:
         raise ConfigError(first_line(err)) from err
 
 
 def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype) -> Judge:
-    local = ("model",) if cfg.judge.kind == "hf_llm" else ()  # openai's `model` is the endpoint's model name
-    options: dict[str, Any] = {k: v for k, v in OmegaConf.to_container(cfg.judge).items() if k not in ("kind", "max_missing_fraction", *local)}
-    if cfg.judge.kind == "hf_llm":
-        from generators import smollm2
+    """The judge from ``judge._target_``; a ``_partial_`` judge gets a local model's ``generate``."""
+    if not cfg.judge.get("_partial_", False):
+        return instantiate(cfg.judge, "judge")
+    from generators import smollm2
 
-        base = smollm2.base_dir() if cfg.judge.model == "smollm2" else resolve_model(cfg.judge.model, "judge.model")
-        model = LoraModel(base, [], device=device, dtype=dtype, chat_template=True)
-        options["generate"] = lambda prompts: model.generate(prompts, max_new_tokens=4, batch_size=8)
-    return make_judge(cfg.judge.kind, **options)
+    base = smollm2.base_dir() if cfg.judge.model == "smollm2" else resolve_model(cfg.judge.model, "judge.model")
+    model = LoraModel(base, [], device=device, dtype=dtype, chat_template=True)
+    return instantiate(cfg.judge, "judge")(generate=lambda prompts: model.generate(prompts, max_new_tokens=4, batch_size=8))
 
 
 def build_verifier(cfg: DictConfig, task: Task, device: str, dtype: torch.dtype) -> Verifier:
     """The answer verifier of ``cfg.verifier``; a local verifier model is loaded once, without adapters."""
     v = cfg.verifier
-    options: dict[str, Any] = {k: val for k, val in OmegaConf.to_container(v).items() if k != "kind"}
+    options: dict[str, Any] = {k: val for k, val in OmegaConf.to_container(v).items() if k not in ("kind", "_target_")}
     generate = None
     if v.kind == "model":
         from generators import smollm2
@@ -252,8 +188,7 @@ def load_lora_model(group: str, base: Path, adapters: list[Path], base_name: str
 
 
 def build(cfg: DictConfig) -> Setup:
-    """Check the settings, load every model once, and wire the evaluator."""
-    validate_weights(dict(cfg.objective.weights))
+    """Build every component from its ``_target_``, load every model once, and wire the evaluator."""
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     dist = Dist(cpu=cfg.device == "cpu" or not torch.cuda.is_available())
@@ -267,7 +202,7 @@ def build(cfg: DictConfig) -> Setup:
     if not search or not heldout:
         raise ConfigError("taker.models and taker.heldout: at least one search taker and one held-out taker are needed")
     writer_model = load_lora_model(
-        "generator", gen_base, gen_adapters, g.base if g.kind == "hf" else None, device=device, dtype=dtype, chat_template=g.chat_template
+        "generator", gen_base, gen_adapters, g.get("base"), device=device, dtype=dtype, chat_template=g.chat_template
     )
     verifier = build_verifier(cfg, task, device, dtype)
     if verifier.kind == "none" and not task.exact_answers and dist.is_main:
@@ -293,10 +228,10 @@ def build(cfg: DictConfig) -> Setup:
     )
     # One base in memory: takers on the generators' base become a second LoRA structure of the same model.
     takers, held = build_panels([search, heldout], lambda base, adapters, chat_template: load_lora_model(
-        "taker", base, adapters, cfg.taker.base if cfg.taker.kind == "hf" else None, device=device, dtype=dtype,
+        "taker", base, adapters, cfg.taker.get("base"), device=device, dtype=dtype,
         chat_template=chat_template, share=writer_model if Path(base).resolve() == writer_model.base_dir else None))
     judge = build_judge(cfg, device, dtype)
     realism = Realism(task.realism_corpus(), top_k=cfg.objective.realism_top_k)
-    objective = ObjectiveSettings(dict(cfg.objective.weights), cfg.objective.chunks, cfg.objective.novelty_eps)
+    objective = instantiate(cfg.objective, "objective")
     evaluator = Evaluator(writer, takers, judge, objective, realism, dist, progress=cfg.progress and dist.is_main)
     return Setup(task, dist, writer, takers, held, judge, evaluator, verifier)

@@ -25,6 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
 from swarm import sweep
+from swarm.config import check  # also registers the schema that conf/*.yaml start from
 from swarm.errors import exit_on_error, one_line_hydra_errors
 from swarm.rundir import absolute_paths, register_resolvers, run_dir_lock
 from swarm.sweep import job_failures, metric_value
@@ -54,9 +55,8 @@ def _app(cfg: DictConfig) -> float | None:
 def _run(cfg: DictConfig, run_dir: Path) -> float:
     """Check, lock the run dir, run; the number sweepers optimize (``sweep.metric``)."""
     from swarm.dist import launched_rank
-    from swarm.validate import validate
 
-    validate(cfg)  # cheap checks first: a bad setting (or a run dir in use) fails before torch and the models load
+    check(cfg)  # the typed schema first: a bad setting (or a run dir in use) fails before torch and the models load
     with run_dir_lock(run_dir) if launched_rank() == 0 else nullcontext():  # rank 0 owns the run dir
         _quiet_libraries()
         from swarm.run import run

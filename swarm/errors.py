@@ -95,6 +95,10 @@ _UNKNOWN_KEY = re.compile(r"Could not override '(?P<key>[^']+)'\. To append to y
 _UNKNOWN_OPTION = re.compile(
     r"Could not find '(?P<group>[^']+)/(?P<option>[^'/]+)'\s+Available options in '[^']+':\s*(?P<options>.*?)\s*(?:Config search path|$)"
 )
+_BAD_TYPE = re.compile(  # a typed setting (swarm/config/schema.py) given a value of another type
+    r"Value '(?P<value>.*?)' (?:of type '\w+' could not be converted to (?P<type>\w+)|is not a valid (?P<kind>\w+)).*?full_key: (?P<key>\S+)"
+)
+_TYPE_WORDS = {"Float": "a number", "Integer": "an integer", "bool": "true or false", "Boolean": "true or false", "str": "a string"}
 _BAD_SYNTAX = re.compile(r"(?:no viable alternative at input|mismatched input|extraneous input|token recognition error at:) '(?P<text>[^']*)")
 
 
@@ -106,6 +110,9 @@ def _known_hydra_error(text: str) -> str:
     if m := _UNKNOWN_OPTION.search(text):
         group, options = m["group"].replace("/", "."), ", ".join(m["options"].split())
         return f"{group}={m['option']}: no such option in config group {group} (available: {options})"
+    if m := _BAD_TYPE.search(text):
+        kind = m["type"] or m["kind"]
+        return f"{m['key']}: must be {_TYPE_WORDS.get(kind, kind)}, got {m['value']!r}"
     if m := _BAD_SYNTAX.search(text):
         fragment = m["text"].strip()
         arg = next((a for a in sys.argv[1:] if fragment and fragment in a), None)

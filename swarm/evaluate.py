@@ -8,7 +8,7 @@ evaluated it, so sharding across processes leaves the results unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -22,13 +22,6 @@ from objectives.tasks import Item
 from objectives.verify import defeat_all, format_valid
 from swarm.dist import Dist
 from swarm.progress import phase
-
-
-@dataclass(frozen=True)
-class ObjectiveSettings:
-    weights: Mapping[str, float]
-    chunks: int
-    novelty_eps: float
 
 
 @dataclass
@@ -78,7 +71,7 @@ class Evaluator:
         writer: Writer,
         takers: TakerPanel,
         judge: Judge,
-        objective: ObjectiveSettings,
+        objective: Callable[[metrics.ObjectiveInputs, torch.Tensor], tuple[dict[str, torch.Tensor], torch.Tensor]],
         realism: Realism,
         dist: Dist,
         progress: bool = False,
@@ -182,11 +175,8 @@ class Evaluator:
             orig_means=orig_means,
             similarity=realism,
             valid=valid,
-            chunks=self.objective.chunks,
-            eps=self.objective.novelty_eps,
         )
-        components = metrics.components(metrics.OBJECTIVES, inputs)
-        utility = metrics.utility(components, self.objective.weights, valid_fraction)
+        components, utility = self.objective(inputs, valid_fraction)
         missing = sum(r.scores.missing for r in results)
         valid_format = torch.stack([format_valid(r.items) for r in results]).float().mean(dim=1)
         return Evaluation(results, components, utility, valid_fraction, missing, int(mask.sum()),

@@ -39,6 +39,8 @@ from typing import Any, Callable
 
 import torch
 
+from swarm.config.rules import check_pso  # the settings' rules, shared with the config schema
+
 __all__ = ["PSO"]
 
 log = logging.getLogger(__name__)
@@ -83,29 +85,11 @@ class PSO:
     ) -> None:
         if x0.dim() != 2 or x0.shape[0] < 2 or x0.shape[1] < 1:
             raise ValueError(f"pso: x0 must have shape [n >= 2, d >= 1], got {list(x0.shape)}")
-        if not 0.0 <= inertia <= 1.0:
-            raise ValueError(f"pso.inertia must be in [0, 1], got {inertia}")
-        for name, w in (("cognitive", cognitive), ("social", social), ("repel", repel)):
-            if not w >= 0.0 or math.isinf(w):
-                raise ValueError(f"pso.{name} must be a finite number >= 0, got {w}")
-        if inertia + cognitive + social + repel <= 0.0:
-            raise ValueError("pso: inertia, cognitive, social and repel are all 0; at least one must be > 0")
-        if not (step_length > 0.0 and math.isfinite(step_length)):
-            raise ValueError(f"pso.step_length must be finite and > 0, got {step_length}")
-        if not 0.0 < decay <= 1.0:
-            raise ValueError(f"pso.decay must be in (0, 1], got {decay}")
-        if not 0.0 <= floor <= step_length:
-            raise ValueError(f"pso.floor must be in [0, step_length={step_length}], got {floor}")
-        if patience < 1:
-            raise ValueError(f"pso.patience must be >= 1, got {patience}")
-        if max_steps < 1:
-            raise ValueError(f"pso.max_steps must be >= 1, got {max_steps}")
-        if restart_cooldown < 0:
-            raise ValueError(f"pso.restart_cooldown must be >= 0, got {restart_cooldown}")
+        check_pso(inertia=inertia, cognitive=cognitive, social=social, repel=repel, step_length=step_length,
+                  decay=decay, floor=floor, patience=patience, max_steps=max_steps,
+                  restart_patience=restart_patience, restart_cooldown=restart_cooldown, fused=fused)
         if not torch.isfinite(x0).all():
             raise ValueError("pso: x0 contains NaN or inf")
-        if fused not in ("auto", True, False):
-            raise ValueError(f"pso.fused must be auto, true or false, got {fused!r}")
 
         self.inertia, self.cognitive, self.social, self.repel = inertia, cognitive, social, repel
         self.decay, self.floor = decay, floor

@@ -19,8 +19,9 @@ from typing import Any, Sequence
 
 import yaml
 
+from objectives.registry import COMPONENTS  # the objective names: one registry
+
 COLUMNS = ("best_utility", "initial_best", "heldout/utility", "heldout/valid_fraction")
-COMPONENTS = ("difficulty", "separation", "novelty", "consistency", "realism")
 
 
 def collect(root: Path) -> list[dict[str, Any]]:

@@ -24,8 +24,9 @@ from objectives.scores import Scores
 from objectives.tasks import Item
 from objectives.verify import unchecked_note
 from swarm import checkpoint
-from swarm.build import ConfigError, Setup, build
-from swarm.errors import RunStopped
+from swarm.build import Setup, build
+from swarm.config import instantiate
+from swarm.errors import ConfigError, RunStopped
 from swarm.evaluate import Evaluation, ParticleResult, step_seed
 from swarm.files import (
     OrderedWriter, atomic_dir, atomic_write_json, atomic_write_jsonl, atomic_write_text, jsonl,
@@ -121,12 +122,20 @@ class RunContext:
 
 @dataclass
 class SearchResult:
+    """What every method returns (``method._target_(ctx, **options)``)."""
+
     best: torch.Tensor  # the best generator's flat vector
     initial_best: float
     best_utility: float
     steps: int
     stop_reason: str
     prompt: Prompt | None = None  # the prompt the best generator writes with (prompt_search); None: the default
+
+    def extra_summary(self, ctx: RunContext, heldout: Evaluation,
+                      evaluate_heldout: Callable[[torch.Tensor], Evaluation], weights: dict[str, float]) -> dict[str, Any]:
+        """A method's own blocks of summary.json (and files it exports); ``heldout`` is the best data's evaluation,
+        ``evaluate_heldout(vector)`` writes and scores another generator's data the same way."""
+        return {}
 
 
 def step_rows(ev: Evaluation, taker_names: list[str]) -> list[dict]:
@@ -158,12 +167,6 @@ def data_swarms(ctx: RunContext) -> SearchResult:
         ctx.record(step, ev, started, extra)
         ctx.save({"method": "data_swarms", "step": step, "pso": pso.state_dict(), "orig_means": ctx.setup.evaluator.orig_means})
     return SearchResult(pso.g.clone(), pso.initial_best, pso.g_util, pso.steps_done, pso.should_stop())
-
-
-def methods() -> dict[str, Callable[[RunContext], SearchResult]]:
-    from swarm import baselines
-
-    return {"data_swarms": data_swarms, **baselines.METHODS}
 
 
 def final_rows(items: list[Item], values: torch.Tensor, names: list[str]) -> list[dict]:
@@ -235,11 +238,8 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
     }
     if result.prompt is not None:
         summary["prompt"] = {"template": result.prompt.template, "examples": list(result.prompt.examples)}
-    if cfg.adversarial.enabled:  # exports best/taker/ too
-        from swarm.adversarial import finalize_adversarial
-
-        initial_data = lambda v: ev_.evaluate_items(setup.writer.write(v, seed, n_prompts), setup.heldout, heldout_orig)  # noqa: E731
-        summary["adversarial"] = finalize_adversarial(ctx, result, heldout, initial_data, weights)
+    evaluate_heldout = lambda v: ev_.evaluate_items(setup.writer.write(v, seed, n_prompts), setup.heldout, heldout_orig)  # noqa: E731
+    summary.update(result.extra_summary(ctx, heldout, evaluate_heldout, weights))  # collective: every process
     if ctx.is_main:
         summary["search_takers"] = evaluation_summary(search, setup.takers.names, weights)
         with atomic_dir(ctx.run_dir / "best" / "generator") as tmp:  # a kill never leaves half an adapter
@@ -256,21 +256,14 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Run (or resume) the configured method in ``run_dir``; return summary.json's content."""
-    table = methods()
-    if cfg.method.name not in table:
-        raise ConfigError(f"method.name: unknown method {cfg.method.name!r} (expected one of {sorted(table)})")
-    adversarial = bool(cfg.adversarial.enabled)
-    if adversarial and cfg.method.name != "data_swarms":
-        raise ConfigError(f"adversarial=on: the data swarm is method=data_swarms, got method={cfg.method.name}")
+    search = instantiate(cfg.method, "method")  # search(ctx) -> SearchResult
     setup = build(cfg)
     run_dir = Path(setup.dist.broadcast(str(run_dir)))
     if setup.dist.is_main:
         remove_all_stale_temps(run_dir)  # what a run killed mid-write left; never read as data
     state = checkpoint.load(run_dir)
     if state is not None and state.get("method") != cfg.method.name:
-        raise ConfigError(f"method.name: {run_dir} holds a {state.get('method')} run, not {cfg.method.name}")
-    if state is not None and bool(state.get("adversarial", False)) != adversarial:
-        raise ConfigError(f"adversarial: {run_dir} holds a run with adversarial={'on' if not adversarial else 'off'}")
+        raise ConfigError(f"method: {run_dir} holds a {state.get('method')} run, not {cfg.method.name}")
     evaluator = setup.evaluator
     if state is not None and state.get("orig_means") is not None:
         evaluator.orig_means = state["orig_means"]
@@ -288,12 +281,6 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     ctx = RunContext(cfg, setup, run_dir, tracker, state, OrderedWriter())
     exit_code = 1
     try:
-        if adversarial:
-            from swarm.adversarial import adversarial_swarms as search
-        else:
-            method = table[cfg.method.name]
-            options = {k: v for k, v in OmegaConf.to_container(cfg.method, resolve=True).items() if k != "name"}
-            search = lambda ctx: method(ctx, **options)  # noqa: E731
         result = search(ctx)
         ctx.writer.flush()  # the last checkpoint is on disk before summary.json says the run is done
         summary = finalize(ctx, result)

@@ -29,12 +29,12 @@ from swarm.errors import ConfigError
 LOCK_FILE = ".lock"
 _UID = secrets.token_hex(3)
 
-# Settings that name files or dirs; a group's keys count only for the kinds listed.
+# Settings that name files or dirs; a group's keys count only for the `_target_`s listed.
 PATH_SETTINGS = {
-    "task": ({"json", "hf"}, ("path", "realism_corpus", "source")),
-    "generator": ({"hf"}, ("base", "adapters")),
-    "taker": ({"hf"}, ("base", "adapters", "heldout")),
-    "judge": ({"hf_llm"}, ("model",)),
+    "task": ({"objectives.tasks.JsonTask", "objectives.hf_task.HfTask"}, ("path", "realism_corpus", "source")),
+    "generator": ({"generators.sources.hf_generators"}, ("base", "adapters")),
+    "taker": ({"generators.sources.hf_takers"}, ("base", "adapters", "heldout")),
+    "judge": ({"objectives.judges.HFLLMJudge"}, ("model",)),
 }
 
 
@@ -89,9 +89,9 @@ def _anchored(value: str, cwd: Path) -> str:
 
 def absolute_paths(cfg: DictConfig, cwd: Path) -> None:
     """Rewrite the relative path settings of ``cfg`` in place, anchored at ``cwd``."""
-    for group, (kinds, keys) in PATH_SETTINGS.items():
+    for group, (targets, keys) in PATH_SETTINGS.items():
         node = cfg.get(group)
-        if node is None or node.get("kind") not in kinds:
+        if node is None or node.get("_target_") not in targets:
             continue
         with open_dict(node):
             for key in keys:

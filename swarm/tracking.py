@@ -174,7 +174,8 @@ def _start_wandb(run_dir: Path, logger: Mapping[str, Any], config: Mapping[str, 
     run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(4)
     atomic_write_text(id_file, run_id)
     method = config.get("method", {}).get("name")
-    auto = [method, config.get("objective", {}).get("name"), f"task={config.get('task', {}).get('kind')}"]
+    task = str(config.get("task", {}).get("_target_", "")).rsplit(".", 1)[-1].removesuffix("Task").lower()  # ArithTask: arith
+    auto = [method, config.get("objective", {}).get("name"), f"task={task}"]
     return wandb.init(
         project=logger.get("project", "data-swarms"),
         entity=logger.get("entity"),

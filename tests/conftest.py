@@ -46,10 +46,11 @@ def workflow_run(tiny_zoo, tmp_path_factory):
     for name in names:
         shutil.copytree(tiny_zoo.generators[name], root / "adapters" / name)
     zoo_settings = (Path(__file__).parents[1] / "conf" / "generator" / "zoo.yaml").read_text()
+    writing = zoo_settings[zoo_settings.index("template:"):]  # the zoo's prompt and sampling settings
     adapters = "".join(f"\n  - adapters/{n}" for n in names)
     (root / "conf" / "generator").mkdir(parents=True)
-    (root / "conf" / "generator" / "hub_tiny.yaml").write_text(
-        zoo_settings.replace("kind: zoo", "kind: hf").replace("base: null", f"base: {HUB_ID}").replace("adapters: []", f"adapters:{adapters}")
+    (root / "conf" / "generator" / "hub_tiny.yaml").write_text(  # generator=hf with the zoo's experts
+        f"defaults:\n  - hf\nbase: {HUB_ID}\nadapters:{adapters}\n{writing}"
     )
     environ = {**env(), "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
     dswarm(

@@ -12,12 +12,12 @@ from objectives.tasks import Item
 from objectives.judges import HFLLMJudge, ReferenceJudge, VerifierJudge
 from swarm.adversarial import confirmed, generated_slots, initial_pool, pick_items, replace_in_pool
 from swarm.evaluate import Evaluation, ParticleResult
-from tests.cli import dswarm, read_jsonl
+from tests.cli import REPO, dswarm, read_jsonl
 
 POOL = 8
 # Small on purpose: 3 CLI runs (6 steps) must stay well under a minute on 2 cores.
 ADV = [
-    "adversarial=on", "taker=zoo_lora", f"adversarial.pool_size={POOL}", "adversarial.replace_fraction=0.25",
+    "method=adversarial", f"method.pool_size={POOL}", "method.replace_fraction=0.25",
     "generator.prompts_per_step=1", "export.n_items=10", "objective.novelty_items=10", "task.n_test=20", "logger=none",
 ]
 
@@ -156,7 +156,7 @@ def test_pool_and_best_taker_are_checkpointed(adv_run, tiny_zoo):
     from generators.particles import flatten, spec_of
 
     state = torch.load(adv_run / "checkpoint" / "state.pt", weights_only=True)
-    assert state["adversarial"] and state["step"] == 3
+    assert state["method"] == "adversarial" and state["step"] == 3
     pool = state["pool"]
     assert len(pool) == POOL
     generated = [r for r in pool if r["source"] != "dev"]
@@ -178,12 +178,7 @@ def test_adversarial_resume_equals_uninterrupted(adv_run, tmp_path):
     assert [(r["utility"], r["taker_utility"]) for r in a] == [(r["utility"], r["taker_utility"]) for r in b]
 
 
-def test_adversarial_needs_data_swarms(tmp_path):
-    out = dswarm("adversarial=on", "method=best_expert", "logger=none", run_dir=tmp_path / "x", check=False)
-    assert out.returncode == 2 and "method=data_swarms" in out.stderr
-
-
-@pytest.mark.parametrize("control, generated", [("adversarial.replace_fraction=0", 0), ("adversarial.feed=random", 2)])
+@pytest.mark.parametrize("control, generated", [("method.replace_fraction=0", 0), ("method.feed=random", 2)])
 def test_controls_run_through_the_cli(tmp_path, tiny_zoo, control, generated):
     """(a) no generated data for the takers; (b) random confirmed generated items instead of the hardest."""
     run_dir = tmp_path / "control"
@@ -195,6 +190,22 @@ def test_controls_run_through_the_cli(tmp_path, tiny_zoo, control, generated):
     assert "test" in json.loads((run_dir / "summary.json").read_text())["adversarial"]
 
 
-def test_unknown_feed_is_a_config_error(tmp_path, tiny_zoo):
-    out = dswarm(*ADV, "pso.max_steps=1", "adversarial.feed=easiest", run_dir=tmp_path / "x", check=False)
-    assert out.returncode == 2 and "adversarial.feed" in out.stderr
+def test_unknown_feed_is_a_config_error():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from swarm.config import check
+    from swarm.errors import ConfigError
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["method=adversarial", "method.feed=easiest"])
+    with pytest.raises(ConfigError, match=r"^method\.feed: must be hardest or random, got 'easiest'$"):
+        check(cfg)
+
+
+def test_pool_larger_than_the_dev_set_is_one_line(tiny_zoo, tmp_path):
+    """Only the task knows its dev set's size: checked when the run starts, still one line naming the setting."""
+    out = dswarm(*ADV, "method.pool_size=41", "pso.max_steps=1", run_dir=tmp_path / "x", check=False)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == "dswarm: error: method.pool_size: must be in [1, 40] (the task's dev items), got 41"

@@ -1,14 +1,14 @@
 """Bad configuration through the real `dswarm` CLI: one line naming the setting, exit 2, no traceback.
 
-Each case is one command line; the cheap ones fail in swarm/validate.py before
-torch loads. The same cases regenerate the table of docs/reliability.md:
+Each case is one command line; most fail before torch loads, while Hydra composes
+the config (a typed setting given another type, an unknown key) or when
+swarm.config.check turns it into the typed schema (ranges, files, environment). The same cases regenerate the table of docs/reliability.md:
 
     python -m tests.test_bad_input            # rewrites the table between its markers
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from tests.cli import DSWARM, REPO, SMALL, env
 
@@ -33,9 +31,9 @@ class Case:
     name: str  # what is wrong, in words (the docs table's first column)
     args: Callable[[Paths], list[str]]  # overrides, given the prepared paths
     setting: str  # the setting the message must name
-    stage: str = "validate"  # where it fails: hydra (composition), validate (startup), build (model load), run
+    stage: str = "schema"  # where it fails: hydra (composition), schema (swarm.config.check), build (model load), run
     cli: bool = True  # also through the CLI in the tests (every case is in the docs table, and
-    #                   every hydra/validate case is also checked in-process, which is fast)
+    #                   every hydra/schema case is also checked in-process, which is fast)
     own_run_dir: bool = False  # the case sets hydra.run.dir itself
     non_root: bool = False  # only meaningful when not root (root writes into a mode-555 dir)
 
@@ -59,7 +57,8 @@ CASES = [
     Case("NaN objective weight", lambda p: ["objective=mixed", "objective.weights.novelty=nan"], "objective.weights.novelty", cli=False),
     Case("unknown objective in weights", lambda p: ["+objective.weights.fun=1"], "objective.weights.fun", cli=False),
     Case("pso.inertia out of range", lambda p: ["pso.inertia=1.5"], "pso.inertia"),
-    Case("pso.inertia not a number", lambda p: ["pso.inertia=abc"], "pso.inertia", cli=False),
+    Case("pso.inertia not a number", lambda p: ["pso.inertia=abc"], "pso.inertia", stage="hydra"),
+    Case("export.n_items not an integer", lambda p: ["export.n_items=1.5"], "export.n_items", stage="hydra", cli=False),
     Case("negative pso.cognitive", lambda p: ["pso.cognitive=-0.1"], "pso.cognitive", cli=False),
     Case("all PSO weights zero", lambda p: ["pso.inertia=0", "pso.cognitive=0", "pso.social=0", "pso.repel=0"], "pso.inertia", cli=False),
     Case("pso.decay = 0", lambda p: ["pso.decay=0"], "pso.decay", cli=False),
@@ -90,6 +89,13 @@ CASES = [
     Case("judge.max_missing_fraction > 1", lambda p: ["judge.max_missing_fraction=1.5"], "judge.max_missing_fraction", cli=False),
     Case("API key env var not set", lambda p: [*OPENAI, "judge.api_key_env=DSWARM_UNSET_KEY"], "judge.api_key_env", cli=False),
     Case("API key in the config", lambda p: [*OPENAI, "+judge.api_key=sk-in-config"], "judge.api_key", cli=False),
+    Case("a _target_ that cannot be imported", lambda p: ["judge._target_=nowhere.Judge"], "judge._target_"),
+    Case("taker.answer not line/reasoning", lambda p: ["taker.answer=essay"], "taker.answer", cli=False),
+    Case("judge.reference not with/without", lambda p: [*OPENAI, "judge.reference=maybe"], "judge.reference", cli=False),
+    Case("verifier API key env var not set", lambda p: ["verifier=openai", "verifier.base_url=http://127.0.0.1:9", "verifier.model=m",
+                                                      "verifier.api_key_env=DSWARM_UNSET_KEY"], "verifier.api_key_env", cli=False),
+    Case("task.answer_extract regex does not compile", lambda p: [*json_task(p["ok_task"]), "task.answer_extract=regex:("], "task.answer_extract", cli=False),
+    Case("method.replace_fraction > 1", lambda p: ["method=adversarial", "method.replace_fraction=1.5"], "method.replace_fraction", cli=False),
     Case("run dir under a regular file", lambda p: [f"hydra.run.dir={p['a_file']}/run"], "hydra.run.dir", stage="hydra", own_run_dir=True),
     Case("read-only run dir", lambda p: [f"hydra.run.dir={p['read_only']}/run"], "hydra.run.dir", stage="hydra", own_run_dir=True, non_root=True),
     Case("unknown zoo taker", lambda p: ["taker.models=[nobody]"], "taker.models", stage="build", cli=False),
@@ -98,7 +104,7 @@ CASES = [
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 RUNNABLE = [c for c in CASES if not (c.non_root and ROOT)]
 TESTED = [c for c in RUNNABLE if c.cli]
-IN_PROCESS = [c for c in CASES if c.stage in ("hydra", "validate") and not c.own_run_dir]
+IN_PROCESS = [c for c in CASES if c.stage in ("hydra", "schema") and not c.own_run_dir]
 
 
 def _write(path: Path, text: str) -> str:
@@ -134,6 +140,7 @@ def prepare(tmp: Path, zoo) -> Paths:
     p["no_dev"] = _write(tmp / "no_dev.json", json.dumps({"test": []}))
     p["empty_dev"] = _write(tmp / "empty_dev.json", json.dumps({"dev": [], "test": []}))
     p["bad_row"] = _write(tmp / "bad_row.json", json.dumps({"dev": [{"output": "4"}], "test": []}))
+    p["ok_task"] = _write(tmp / "ok.json", json.dumps({"dev": [{"input": "What is 2+2?", "output": "4"}], "test": []}))
     p["a_file"] = _write(tmp / "a_file", "not a directory")
     read_only = tmp / "read_only"
     read_only.mkdir()
@@ -195,12 +202,12 @@ def test_bad_setting_gives_one_line_and_exit_2(results, case):
 
 @pytest.mark.parametrize("case", IN_PROCESS, ids=[c.name for c in IN_PROCESS])
 def test_bad_setting_is_caught_at_startup(paths, case, monkeypatch):
-    """Every hydra/validate case, in-process: composing fails, or validate() raises naming the setting."""
+    """Every hydra/schema case, in-process: composing fails, or check() raises naming the setting."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    from swarm.config import check
     from swarm.errors import ConfigError
-    from swarm.validate import validate
 
     _env_for_cases(monkeypatch)
     args = case.args(paths)
@@ -213,7 +220,7 @@ def test_bad_setting_is_caught_at_startup(paths, case, monkeypatch):
             return
         cfg = compose("config", overrides=[*small, *args])
     with pytest.raises(ConfigError) as err:
-        validate(cfg)
+        check(cfg)
     assert str(err.value).startswith(case.setting + ":") or str(err.value).startswith(case.setting + ","), str(err.value)
     assert "\n" not in str(err.value)
 
@@ -236,13 +243,13 @@ def test_good_configs_pass_startup(paths, monkeypatch):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from swarm.validate import validate
+    from swarm.config import check
 
     _env_for_cases(monkeypatch)
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        for overrides in ([], ["objective=mixed"], hf(paths, paths["gen0"], paths["gen1"]), [*OPENAI, "adversarial=on"]):
-            validate(compose("config", overrides=[*SMALL, *overrides]))
+        for overrides in ([], ["objective=mixed"], hf(paths, paths["gen0"], paths["gen1"]), [*OPENAI, "method=adversarial"]):
+            check(compose("config", overrides=[*SMALL, *overrides]))
 
 
 def test_full_error_shows_the_traceback(tmp_path, monkeypatch):
@@ -254,56 +261,14 @@ def test_full_error_shows_the_traceback(tmp_path, monkeypatch):
 
 
 def test_bad_pso_setting_fails_before_torch_loads(tmp_path, monkeypatch):
-    """The startup check runs before torch and the models: a bad pso.* fails in about a second."""
+    """The schema is checked before torch and the models load (so a bad pso.* fails in about a second)."""
     monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")
     cmd = [str(DSWARM), *SMALL, "logger=none", "pso.repel=-1", f"hydra.run.dir={tmp_path}"]
     proc = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "dswarm: error: pso.repel" in proc.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert "swarm.validate" in imported  # the check ran ...
-    assert "torch" not in imported and "swarm.build" not in imported  # ... before any of these (no wall-clock bound)
-
-
-# The startup checks mirror PSO.__init__ and metrics.validate_weights; they must agree on every input.
-_FLOAT = st.one_of(st.floats(-2, 3), st.sampled_from([0.0, 1.0, math.nan, math.inf, -math.inf]))
-
-
-def _raises(fn) -> bool:
-    try:
-        fn()
-    except ValueError:
-        return True
-    return False
-
-
-@settings(max_examples=150, deadline=None)
-@given(
-    inertia=_FLOAT, cognitive=_FLOAT, social=_FLOAT, repel=_FLOAT, step_length=_FLOAT, decay=_FLOAT, floor=_FLOAT,
-    patience=st.integers(-2, 3), max_steps=st.integers(-2, 3), restart_patience=st.integers(-2, 3),
-    restart_cooldown=st.integers(-2, 3),
-)
-def test_startup_pso_check_agrees_with_pso(**kw):
-    import torch
-    from omegaconf import OmegaConf
-
-    from swarm.pso import PSO
-    from swarm.validate import check_pso
-
-    startup = _raises(lambda: check_pso(OmegaConf.create(kw)))
-    constructor = _raises(lambda: PSO(torch.zeros(2, 3), seed=0, **kw))
-    assert startup == constructor, kw
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.dictionaries(st.sampled_from(["difficulty", "novelty", "realism", "separation", "consistency", "fun"]), _FLOAT, min_size=1))
-def test_startup_weight_check_agrees_with_metrics(weights):
-    from omegaconf import OmegaConf
-
-    from objectives.metrics import OBJECTIVES, validate_weights
-    from swarm.validate import OBJECTIVES as STARTUP, check_weights
-
-    assert sorted(STARTUP) == sorted(OBJECTIVES)
-    assert _raises(lambda: check_weights(OmegaConf.create(weights))) == _raises(lambda: validate_weights(weights)), weights
+    assert "swarm.config.schema" in imported  # the check ran ...
+    assert "torch" not in imported and "swarm.build" not in imported  # ... before any of these
 
 
 # ------------------------------------------------------------------ docs/reliability.md's table

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from objectives import metrics
+from objectives.registry import COMPONENTS
 from tests.cli import dswarm, read_jsonl
 
 CONTRACT = [
@@ -83,7 +84,7 @@ def test_utility_recomputed_from_step_file(mixed_run):
                         v = it["scores"][name]
                         S[p, t, n] = math.nan if v is None else v
         inputs = metrics.ObjectiveInputs(S, torch.isfinite(S), torch.tensor(reference["dev_means"]), R, valid)
-        comps = metrics.components(metrics.OBJECTIVES, inputs)
+        comps = metrics.components(COMPONENTS, inputs)
         utility = metrics.utility(comps, cfg_weights, valid.float().mean(1))
         assert utility.tolist() == pytest.approx(row["utility"], abs=1e-6)
         for name, values in comps.items():

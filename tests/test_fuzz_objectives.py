@@ -6,13 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from objectives import metrics as M
+from objectives.registry import COMPONENTS
 from objectives.arith import ArithTask
 from objectives.judges import extract_number, parse_rating, reference_match
 from objectives.realism import Realism
 
 FAST = settings(max_examples=60, deadline=None)
 EPS = 1e-3
-NAMES = list(M.OBJECTIVES)
+NAMES = list(COMPONENTS)
 
 
 @st.composite

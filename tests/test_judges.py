@@ -13,7 +13,6 @@ from objectives.judges import (
     ReferenceJudge,
     VerifierJudge,
     extract_number,
-    make_judge,
     parse_rating,
     reference_match,
 )
@@ -188,7 +187,7 @@ def judge_factory(server, monkeypatch):
         args = dict(base_url=server.url, model="judge-model", api_key_env=ENV, concurrency=1,
                     timeout=2.0, max_retries=2, backoff=0.001, backoff_max=0.005)
         args.update(kw)
-        j = make_judge("openai", **args)
+        j = OpenAIJudge(**args)
         made.append(j)
         return j
 
@@ -299,11 +298,3 @@ def test_openai_key_never_shown(judge_factory, monkeypatch):
     with pytest.raises(ValueError, match=ENV) as e:
         OpenAIJudge("http://127.0.0.1:9", "m", api_key_env=ENV)
     assert KEY not in str(e.value)
-
-
-def test_make_judge_kinds():
-    assert isinstance(make_judge("verifier"), VerifierJudge)
-    assert isinstance(make_judge("reference"), ReferenceJudge)
-    assert isinstance(make_judge("hf_llm", generate=lambda p: ["1"] * len(p)), HFLLMJudge)
-    with pytest.raises(ValueError, match="judge.kind: unknown judge 'oracle'"):
-        make_judge("oracle")

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from objectives import metrics as M
+from objectives.registry import COMPONENTS, check_weights
 
 T_ = torch.tensor
 
@@ -134,7 +135,7 @@ def test_all_invalid_particle_gets_zero_everywhere():
     S, m = full([S1[0], S1[0]])
     m[1] = False
     x = M.ObjectiveInputs(S, m, orig_means=T_([0.1, 0.2, 0.9]), similarity=torch.ones(2, 4), valid=torch.ones(2, 4, dtype=torch.bool))
-    comps = M.components(list(M.OBJECTIVES), x)
+    comps = M.components(COMPONENTS, x)
     for name, value in comps.items():
         assert value[1].item() == 0.0, name
     assert comps["difficulty"][0].item() == pytest.approx(0.25)
@@ -147,7 +148,7 @@ def test_nonfinite_scores_are_missing():
     means = M.taker_means(S, m)
     assert means[0].tolist() == pytest.approx([1 / 3, 1.0, 0.25])
     x = M.ObjectiveInputs(S, m, orig_means=T_([0.5, 0.5, 0.5]), similarity=torch.rand(1, 4))
-    comps = M.components(list(M.OBJECTIVES), x)
+    comps = M.components(COMPONENTS, x)
     u = M.utility(comps, {k: 1.0 for k in comps}, T_([1.0]))
     assert torch.isfinite(u).all()
 
@@ -177,15 +178,16 @@ def test_utility_needs_the_weighted_components():
         ({"difficulty": "a"}, "objective.weights.difficulty: must be a number"),
     ],
 )
-def test_validate_weights(weights, key):
+def test_check_weights(weights, key):
     with pytest.raises(ValueError, match=key) as e:
-        M.validate_weights(weights)
+        check_weights(weights)
     assert "\n" not in str(e.value)
 
 
-def test_validate_weights_accepts_zeros():
+def test_check_weights_accepts_zeros_and_extra_names():
     w = {"difficulty": 0.0, "separation": 1, "novelty": 0.5}
-    assert M.validate_weights(w) == {"difficulty": 0.0, "separation": 1.0, "novelty": 0.5}
+    assert check_weights(w) == {"difficulty": 0.0, "separation": 1.0, "novelty": 0.5}
+    assert check_weights({"mine": 2}, known=["mine"]) == {"mine": 2.0}
 
 
 def test_components_rejects_unknown_and_missing_inputs():

@@ -154,7 +154,8 @@ def test_a_step_prints_one_progress_line_per_phase(zoo_models, capsys):
     from objectives.judges import VerifierJudge
     from objectives.realism import Realism
     from swarm.dist import Dist
-    from swarm.evaluate import Evaluator, ObjectiveSettings
+    from objectives.metrics import WeightedSum
+    from swarm.evaluate import Evaluator
 
     gen, takers = zoo_models
     task = ArithTask(n_dev=16, n_test=4, seed=0)
@@ -162,7 +163,7 @@ def test_a_step_prints_one_progress_line_per_phase(zoo_models, capsys):
     panel = TakerPanel(takers, takers.expert_vectors, takers.names, AnswerSettings(TAKER_TEMPLATE, 8, TAKER_STOP, 16))
     runs = {}
     for progress in (True, False):
-        ev = Evaluator(writer, panel, VerifierJudge(), ObjectiveSettings({"difficulty": 1.0}, 2, 1e-3),
+        ev = Evaluator(writer, panel, VerifierJudge(), WeightedSum({"difficulty": 1.0}, chunks=2, novelty_eps=1e-3),
                        Realism(task.realism_corpus(), top_k=3), Dist(cpu=True), progress=progress)
         ev.orig_means = torch.zeros(len(panel))
         runs[progress] = ev.evaluate(_moved(gen, 3), seed=1).utility

@@ -27,7 +27,7 @@ def only(term: str, **kw) -> PSO:
 
 
 def test_validation_names_the_setting():
-    with pytest.raises(ValueError, match=r"pso.inertia must be in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"pso.inertia: must be in \[0, 1\], got 1.5"):
         make(inertia=1.5)
     with pytest.raises(ValueError, match="n >= 2"):
         make(x0=torch.zeros(1, 3))
@@ -35,7 +35,7 @@ def test_validation_names_the_setting():
         make(max_steps=0)
     with pytest.raises(ValueError, match="pso.social"):
         make(social=-0.1)
-    with pytest.raises(ValueError, match="all 0"):
+    with pytest.raises(ValueError, match="all are 0"):
         make(inertia=0.0, cognitive=0.0, social=0.0, repel=0.0)
     with pytest.raises(ValueError, match="pso.decay"):
         make(decay=0.0)
@@ -342,7 +342,7 @@ def test_fused_auto_compiles_only_big_cpu_swarms():
     assert make(x0=torch.zeros(4, 1000), fused=False).fused is False
     assert make(x0=torch.zeros(4, 1 << 20)).fused is pso_module._compiler_available()
     assert make(x0=torch.zeros(4, 1000), fused=True).fused is True
-    with pytest.raises(ValueError, match="pso.fused must be auto, true or false"):
+    with pytest.raises(ValueError, match="pso.fused: must be auto, true or false"):
         make(fused="yes")
 
 

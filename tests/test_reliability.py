@@ -34,11 +34,12 @@ import torch
 from generators.writer import Writer, WriterSettings
 from objectives.arith import ArithTask, format_answer, solve
 from objectives.judges import VerifierJudge
+from objectives.metrics import WeightedSum
 from objectives.realism import Realism
 from swarm import checkpoint
 from swarm.dist import Dist
 from swarm.errors import ConfigError
-from swarm.evaluate import Evaluator, ObjectiveSettings
+from swarm.evaluate import Evaluator
 from swarm.files import OrderedWriter, atomic_dir, atomic_write_bytes, remove_all_stale_temps
 from swarm.pso import PSO
 from swarm.tracking import Tracker, read_metrics
@@ -339,7 +340,7 @@ def evaluator(judge=None, outputs=OUTPUTS) -> Evaluator:
                               prompts_per_step=2, max_new_tokens=8, temperature=1.0, top_p=1.0, batch_size=4)
     writer = Writer(FakeWriterModel(outputs), task, settings)
     weights = {"difficulty": 0.4, "separation": 0.2, "novelty": 0.2, "consistency": 0.1, "realism": 0.1}
-    ev = Evaluator(writer, FakeTakers(), judge or VerifierJudge(), ObjectiveSettings(weights, 4, 1e-3),
+    ev = Evaluator(writer, FakeTakers(), judge or VerifierJudge(), WeightedSum(weights, chunks=4, novelty_eps=1e-3),
                    Realism(task.realism_corpus(), top_k=5), Dist(cpu=True))
     ev.orig_means = ev.original_means(task.dev[:8])
     return ev

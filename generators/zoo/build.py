@@ -3,7 +3,7 @@
 Layout of ``<cache>/zoo/<size>-seed<seed>-<hash>/`` (docs/zoo.md):
 ``generator/base`` and ``generator/experts/<cluster>`` (PEFT LoRA dirs),
 ``takers/<name>`` and ``heldout/<name>`` (HF model dirs, each its own model),
-``lora_takers/<cluster>`` (LoRAs of one search taker, for adversarial=on),
+``lora_takers/<cluster>`` (LoRAs of one search taker, for method=adversarial),
 ``skill_matrix.json``, and ``zoo.json`` written last (a complete zoo).
 """
 from __future__ import annotations

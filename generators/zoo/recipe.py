@@ -54,7 +54,7 @@ class Recipe:
     expert_batch: int = 32
     expert_r: int = 8
     expert_lr: float = 5e-3
-    lora_taker_base: str = "t4"                # adversarial=on: LoRA takers of this search taker, one per cluster
+    lora_taker_base: str = "t4"                # method=adversarial: LoRA takers of this search taker, one per cluster
     lora_taker_steps: int = 80
     lora_taker_r: int = 8
     eval_problems: int = 100                   # skill matrix: problems per bin ...

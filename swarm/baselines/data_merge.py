@@ -55,9 +55,9 @@ def union_expert(ctx: RunContext) -> Path:
     """The adapter dir of the union expert for this run's generator config."""
     cfg = ctx.cfg
     g = cfg.generator
-    if g.kind == "zoo":
+    if g._target_ == "generators.sources.zoo_generators":
         return zoo_union_expert(cfg.zoo.size, cfg.zoo.seed)
-    if g.kind == "smollm2":
+    if g._target_ == "generators.sources.smollm2_generators":
         from generators import smollm2
 
         return smollm2.experts(
@@ -65,7 +65,7 @@ def union_expert(ctx: RunContext) -> Path:
             taker_template=cfg.taker.template, few_shot=g.few_shot, items_per_prompt=g.items_per_prompt,
             chat_template=g.chat_template,
         )[0]
-    raise ConfigError(f"method=data_merge: generator={g.kind} does not know its experts' training data "
+    raise ConfigError(f"method=data_merge: generator._target_={g._target_} does not know its experts' training data "
                       "(use generator=zoo or generator=smollm2, or train a union expert with dswarm-experts --k 1)")
 
 

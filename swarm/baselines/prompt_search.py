@@ -69,7 +69,7 @@ def templates_of(ctx: RunContext, instructions: str, evol: list[str]) -> list[st
     """The instruction pool: the generator's own template, plus the Evol-Instruct rewrites when searched."""
     if instructions not in ("auto", "own", "evol"):
         raise ConfigError(f"method.instructions: must be auto, own or evol, got {instructions!r}")
-    use_evol = instructions == "evol" or (instructions == "auto" and ctx.cfg.generator.kind != "zoo")
+    use_evol = instructions == "evol" or (instructions == "auto" and ctx.cfg.generator._target_ != "generators.sources.zoo_generators")
     for t in evol if use_evol else []:
         if "{n}" not in t or "{examples}" not in t:
             raise ConfigError(f"method.evol: every instruction needs {{n}} and {{examples}}, got {t!r}")

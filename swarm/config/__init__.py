@@ -1,0 +1,108 @@
+"""The run's configuration: one typed schema (swarm/config/schema.py) and one way to build components.
+
+    import swarm.config                       # registers the schema in Hydra's ConfigStore
+    typed = swarm.config.check(cfg)           # ConfigError naming the first bad setting; no torch
+    judge = swarm.config.instantiate(cfg.judge, "judge")          # hydra.utils.instantiate(_target_)
+    judge = swarm.config.instantiate(cfg.judge, "judge", generate=fn)   # a _partial_ target, completed
+
+Importing this package registers ``schema/<group>/<option>`` and ``schema/config``
+in the ConfigStore; conf/*.yaml start from them. docs/configuration.md tells how
+to add a judge, an objective, a generator or a method.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ValidationError
+
+from swarm.config.schema import SCHEMAS, Config
+from swarm.errors import ConfigError, first_line
+
+__all__ = ["check", "instantiate", "register", "Config"]
+
+
+def register() -> None:
+    """Store every schema in Hydra's ConfigStore (idempotent)."""
+    store = ConfigStore.instance()
+    store.store(group="schema", name="config", node=Config)
+    for group, options in SCHEMAS.items():
+        for option, schema in options.items():
+            store.store(group=f"schema/{group}", name=option, node=schema)
+
+
+def _targets(node: Any, key: str):
+    """Every ``_target_`` under ``node``, with the key it is at."""
+    if isinstance(node, DictConfig) and not node._is_none():
+        for k, v in node.items_ex(resolve=False):
+            if k == "_target_":
+                yield key, v
+            else:
+                yield from _targets(v, f"{key}.{k}")
+
+
+SECRET = re.compile(r"(api_?key|token|secret|password)$", re.IGNORECASE)
+
+
+def _keys(node: Any, key: str = ""):
+    if isinstance(node, DictConfig) and not node._is_none():
+        for k in node.keys():
+            yield f"{key}{k}"
+            yield from _keys(node._get_node(k), f"{key}{k}.")
+
+
+def check(cfg: DictConfig) -> Config:
+    """The typed config; raises ConfigError on the first setting the run cannot use. No torch, no model.
+
+    No option may hold a secret (the config is saved in the run dir), and every
+    ``_target_``'s module must be importable (the class itself is looked up when it is built).
+    """
+    secret = next((k for k in _keys(cfg) if SECRET.search(k)), None)
+    if secret is not None:
+        raise ConfigError(
+            f"{secret}: API keys are never read from the config (it is saved in the run dir); "
+            "put the key in an environment variable and name it with judge.api_key_env"
+        )
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"{missing[0]}: required setting is missing (it is ??? in the config; set {missing[0]}=...)")
+    try:
+        typed = OmegaConf.to_object(cfg)
+    except ValidationError as err:
+        raise ConfigError(f"{err.full_key}: {first_line(err)}") from None
+    for group in ("task", "generator", "taker", "judge", "objective", "method"):
+        for key, target in _targets(cfg[group], group):
+            module = str(target).rpartition(".")[0]
+            try:
+                found = importlib.util.find_spec(module) if module else None
+            except (ImportError, ValueError):
+                found = None
+            if found is None:
+                raise ConfigError(f"{key}._target_: cannot import {target!r} (no module {module!r}; is it on PYTHONPATH?)")
+    return typed
+
+
+def instantiate(node: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` of a group's node without its run-only settings (schema ``RUN_ONLY``).
+
+    A target that cannot be found is a ConfigError naming ``<group>._target_``; an
+    error raised by the target itself is re-raised as it is.
+    """
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    run_only = getattr(OmegaConf.get_type(node), "RUN_ONLY", ())
+    settings = OmegaConf.to_container(node, resolve=True)
+    own = {k: v for k, v in settings.items() if k not in run_only}
+    try:
+        return hydra_instantiate(own, *args, **kwargs)
+    except InstantiationException as err:
+        if str(err).startswith("Error locating target") or err.__cause__ is None:
+            raise ConfigError(f"{group}._target_: {first_line(err)}") from None
+        raise err.__cause__ from None
+
+
+register()

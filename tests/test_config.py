@@ -1,0 +1,139 @@
+"""The typed config (swarm/config/) and components by `_target_`: the schema, and parts from outside the repo."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import textwrap
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from swarm.config import check, instantiate
+from swarm.config.schema import SCHEMAS
+from swarm.errors import ConfigError
+from tests.cli import REPO, dswarm, read_jsonl
+
+GROUPS = ("task", "generator", "taker", "judge", "verifier", "objective", "method", "pso", "logger")
+OPTIONS = sorted((g, p.stem) for g in GROUPS for p in (REPO / "conf" / g).glob("*.yaml"))
+
+
+def composed(*overrides: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_is_typed_by_a_registered_schema(group, option):
+    """Each yaml starts from one of the schemas of its group, so its values are type-checked."""
+    node = composed(f"{group}={option}")[group]
+    assert OmegaConf.get_type(node) in SCHEMAS[group].values(), OmegaConf.get_type(node)
+
+
+def test_the_default_config_checks_into_the_schema():
+    typed = check(composed())
+    assert typed.pso.inertia == 0.4 and typed.objective.weights["difficulty"] == 1.0
+    assert type(typed.judge).__name__ == "JudgeConf" and typed.method.name == "data_swarms"
+
+
+def test_a_value_of_the_wrong_type_fails_while_composing():
+    with pytest.raises(Exception, match="pso.inertia"):
+        composed("pso.inertia=fast")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["pso.floor=2"], "pso.floor: must be in [0, pso.step_length=1], got 2"),
+    (["objective.weights.difficulty=0"], "objective.weights: all weights are zero"),
+    (["+objective.weights.mine=1"], "objective.weights.mine: unknown objective"),
+    (["method=random_search", "method.noise=-1"], "method.noise: must be a finite number >= 0, got -1"),
+    (["method=adversarial", "method.pool_size=0"], "method.pool_size: must be >= 1, got 0"),
+    (["logger.mode=sometimes"], "logger.mode: must be null, online, offline or disabled, got 'sometimes'"),
+    (["threads=0"], "threads: must be >= 1, got 0"),
+    (["+generator.token=abc"], "generator.token: API keys are never read from the config"),
+    (["objective._target_=nowhere.Objective"], "objective._target_: cannot import 'nowhere.Objective'"),
+])
+def test_rules_name_the_setting(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        check(composed(*overrides))
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_a_component_of_your_own_may_weight_an_objective():
+    typed = check(composed("+objective.components.mine._target_=builtins.len", "+objective.weights.mine=1"))
+    assert typed.objective.weights["mine"] == 1.0
+
+
+def test_run_only_settings_are_not_passed_to_the_target():
+    """judge.max_missing_fraction is the run's, the objective's name too; the rest reaches the class."""
+    cfg = composed("objective=mixed")
+    objective = instantiate(cfg.objective, "objective")
+    assert type(objective).__name__ == "WeightedSum" and objective.weights["novelty"] == 0.2
+    assert type(instantiate(cfg.judge, "judge")).__name__ == "VerifierJudge"
+    task = instantiate(cfg.task, "task")
+    assert type(task).__name__ == "ArithTask" and len(task.dev) == cfg.task.n_dev
+
+
+def test_a_target_that_is_missing_names_the_setting():
+    cfg = composed("judge._target_=objectives.judges.NoSuchJudge")
+    with pytest.raises(ConfigError, match=r"^judge\._target_: Error locating target 'objectives.judges.NoSuchJudge'"):
+        instantiate(cfg.judge, "judge")
+
+
+def test_a_partial_target_is_completed_by_the_run():
+    cfg = composed("judge=hf_llm", "judge.model=unused")
+    judge = instantiate(cfg.judge, "judge")(generate=lambda prompts: ["7"] * len(prompts))
+    assert type(judge).__name__ == "HFLLMJudge" and judge.template.startswith("Rate how correct")
+
+
+def test_every_schema_is_a_dataclass_with_no_secret_field():
+    for options in SCHEMAS.values():
+        for schema in options.values():
+            assert dataclasses.is_dataclass(schema)
+            assert not [f.name for f in dataclasses.fields(schema) if "key" in f.name and f.name != "api_key_env"]
+
+
+# ------------------------------------------------------------------ parts from outside the repo, through the CLI
+
+JUDGE = '''
+class ConstantJudge:
+    """Scores every answer ``value``: a judge no built-in option could be."""
+
+    def __init__(self, value: float) -> None:
+        self.value, self.failures = value, 0
+
+    def score(self, items, answers):
+        return [self.value] * len(answers)
+'''
+
+OBJECTIVE = '''
+class Validity:
+    """One value per particle: the fraction of its items that are valid."""
+
+    def __call__(self, inputs):
+        return inputs.valid.float().mean(dim=1)
+'''
+
+
+def test_a_judge_and_an_objective_from_files_outside_the_repo(tiny_zoo, tmp_path, monkeypatch):
+    """`_target_` reaches classes the repo has never seen: no edit here, only PYTHONPATH."""
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "my_judge.py").write_text(textwrap.dedent(JUDGE))
+    (parts / "my_objective.py").write_text(textwrap.dedent(OBJECTIVE))
+    monkeypatch.setenv("PYTHONPATH", f"{parts}:{REPO}")
+    run_dir = tmp_path / "run"
+    dswarm(
+        "judge._target_=my_judge.ConstantJudge", "+judge.value=0.25",
+        "+objective.components.validity._target_=my_objective.Validity",
+        "objective.weights.difficulty=0", "+objective.weights.validity=1",
+        "pso.max_steps=1", "logger=none", run_dir=run_dir,
+    )
+    scores = [s for row in read_jsonl(run_dir / "data" / "step_001.jsonl") if row["valid"] for s in row["scores"].values()]
+    assert scores and set(scores) == {0.25}  # every score is the user's judge's
+    step = read_jsonl(run_dir / "metrics.jsonl")[0]
+    assert step["objective/validity"] == pytest.approx(step["valid_fraction"])  # the user's component, logged
+    assert step["utility"] == pytest.approx([v * v for v in step["valid_fraction"]])  # weight 1 x valid fraction
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["weights"]["validity"] == 1.0 and summary["heldout"]["objective"]["validity"] >= 0
