@@ -195,7 +195,7 @@ def read_queries(source: str | Path, seed: int = 0) -> list[str]:
     """
     source = str(source)
     queries = dataset_queries(source[len("datasets:"):]) if source.startswith("datasets:") else read_query_file(source)
-    return _subsample(queries, MAX_QUERIES, random.Random(f"realism-{seed}")) if len(queries) > MAX_QUERIES else queries
+    return subsample(queries, MAX_QUERIES, random.Random(f"realism-{seed}")) if len(queries) > MAX_QUERIES else queries
 
 
 QUERY_FIELDS = ("input", "question", "query", "prompt", "instruction", "text")

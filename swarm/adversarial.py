@@ -53,11 +53,11 @@ from objectives import metrics
 from objectives.arith import solve
 from objectives.judges import Judge, VerifierJudge
 from objectives.tasks import Item
+from swarm.context import RunContext, SearchResult
 from swarm.errors import ConfigError, RunStopped
-from swarm.evaluate import Evaluation, step_seed
+from swarm.evaluate import Evaluation, evaluation_summary, step_seed
 from swarm.files import atomic_dir
 from swarm.pso import PSO
-from swarm.run import RunContext, SearchResult, evaluation_summary
 
 
 @dataclass(kw_only=True)  # after SearchResult's defaulted fields

@@ -8,10 +8,11 @@ evaluated it, so sharding across processes leaves the results unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
+from generators.taker_specs import heldout_groups
 from generators.takers import TakerPanel
 from generators.writer import Prompt, Writer
 from objectives import metrics
@@ -181,3 +182,35 @@ class Evaluator:
         valid_format = torch.stack([format_valid(r.items) for r in results]).float().mean(dim=1)
         return Evaluation(results, components, utility, valid_fraction, missing, int(mask.sum()),
                           valid_format, defeat_all(S, mask))
+
+
+def evaluation_summary(ev: Evaluation, names: list[str], weights: dict[str, float]) -> dict[str, Any]:
+    """Every objective component, the run's utility, and each taker's mean on one dataset."""
+    result = ev.results[0]
+    mask = result.scores.mask
+    means = [(result.scores.values[t][mask[t]].mean().item() if mask[t].any() else None) for t in range(len(names))]
+    return {
+        "utility": ev.utility[0].item(),
+        "objective": {k: v[0].item() for k, v in ev.components.items()},
+        "weights": weights,
+        "valid_fraction": ev.valid_fraction[0].item(),
+        "valid_format": ev.valid_format[0].item(),
+        "defeat_all": ev.defeat_all[0].item(),
+        "n_items": len(result.items),
+        "takers": dict(zip(names, means)),
+        "missing": ev.missing,
+    }
+
+
+def taker_groups(ev: Evaluation, names: list[str], orig_means: torch.Tensor, evaluator: Evaluator, weights: dict[str, float]) -> dict[str, Any]:
+    """``evaluation_summary`` of the same items for each group of held-out takers (``heldout_groups``):
+    the scores are sliced, never recomputed, so every group scores exactly the same final dataset."""
+    result, out = ev.results[0], {}
+    for group, rows in heldout_groups(names).items():
+        idx = torch.tensor(rows)
+        values = result.scores.values[idx]
+        missing = int((~torch.isfinite(values) & result.scores.valid).sum())
+        sub = evaluator.combine([ParticleResult(result.items, Scores(values, result.scores.valid, missing), result.realism)],
+                                orig_means[idx])
+        out[group] = evaluation_summary(sub, [names[i] for i in rows], weights)
+    return out

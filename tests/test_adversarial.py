@@ -1,7 +1,8 @@
-"""Adversarial Swarms (swarm/adversarial.py): the pool helpers, and the dual run through the real CLI."""
+"""Adversarial Swarms (swarm/adversarial.py): the pool helpers, and the dual run (in-process, method=adversarial)."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import torch
@@ -12,10 +13,12 @@ from objectives.tasks import Item
 from objectives.judges import HFLLMJudge, ReferenceJudge, VerifierJudge
 from swarm.adversarial import confirmed, generated_slots, initial_pool, pick_items, replace_in_pool
 from swarm.evaluate import Evaluation, ParticleResult
-from tests.cli import REPO, dswarm, read_jsonl
+from swarm.errors import ConfigError
+from tests.cli import read_jsonl
+from tests.inprocess import config, run
 
 POOL = 8
-# Small on purpose: 3 CLI runs (6 steps) must stay well under a minute on 2 cores.
+# Small on purpose: 5 runs (10 steps) must stay well under a minute on 2 cores.
 ADV = [
     "method=adversarial", f"method.pool_size={POOL}", "method.replace_fraction=0.25",
     "generator.prompts_per_step=1", "export.n_items=10", "objective.novelty_items=10", "task.n_test=20", "logger=none",
@@ -123,7 +126,7 @@ def test_generated_slots_are_fixed_and_refilled():
 @pytest.fixture(scope="module")
 def adv_run(tiny_zoo, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("adv") / "whole"
-    dswarm(*ADV, "pso.max_steps=3", run_dir=run_dir)
+    run(*ADV, "pso.max_steps=3", run_dir=run_dir)
     return run_dir
 
 
@@ -167,11 +170,12 @@ def test_pool_and_best_taker_are_checkpointed(adv_run, tiny_zoo):
     assert torch.equal(flatten(tensors, spec_of(tensors)), state["taker_pso"]["g"])
 
 
-def test_adversarial_resume_equals_uninterrupted(adv_run, tmp_path):
+def test_adversarial_resume_equals_uninterrupted(adv_run, tmp_path, caplog):
     resumed = tmp_path / "resumed"
-    dswarm(*ADV, "pso.max_steps=2", run_dir=resumed)
-    out = dswarm(*ADV, "pso.max_steps=3", run_dir=resumed)
-    assert "resuming" in out.stdout + out.stderr
+    run(*ADV, "pso.max_steps=2", run_dir=resumed)
+    with caplog.at_level(logging.INFO, logger="dswarm"):
+        run(*ADV, "pso.max_steps=3", run_dir=resumed)
+    assert "resuming" in caplog.text
     for rel in ("summary.json", "best/data.jsonl", "best/taker/adapter_model.safetensors"):
         assert (adv_run / rel).read_bytes() == (resumed / rel).read_bytes(), rel
     a, b = read_jsonl(adv_run / "metrics.jsonl"), read_jsonl(resumed / "metrics.jsonl")
@@ -179,10 +183,10 @@ def test_adversarial_resume_equals_uninterrupted(adv_run, tmp_path):
 
 
 @pytest.mark.parametrize("control, generated", [("method.replace_fraction=0", 0), ("method.feed=random", 2)])
-def test_controls_run_through_the_cli(tmp_path, tiny_zoo, control, generated):
+def test_controls(tmp_path, tiny_zoo, control, generated):
     """(a) no generated data for the takers; (b) random confirmed generated items instead of the hardest."""
     run_dir = tmp_path / "control"
-    dswarm(*ADV, "pso.max_steps=2", control, run_dir=run_dir)
+    run(*ADV, "pso.max_steps=2", control, run_dir=run_dir)
     rows = read_jsonl(run_dir / "metrics.jsonl")
     assert [r["pool/generated"] for r in rows][-1] == generated
     pool = torch.load(run_dir / "checkpoint" / "state.pt", weights_only=True)["pool"]
@@ -191,21 +195,11 @@ def test_controls_run_through_the_cli(tmp_path, tiny_zoo, control, generated):
 
 
 def test_unknown_feed_is_a_config_error():
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from swarm.config import check
-    from swarm.errors import ConfigError
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=["method=adversarial", "method.feed=easiest"])
     with pytest.raises(ConfigError, match=r"^method\.feed: must be hardest or random, got 'easiest'$"):
-        check(cfg)
+        config(*ADV, "method.feed=easiest")
 
 
-def test_pool_larger_than_the_dev_set_is_one_line(tiny_zoo, tmp_path):
-    """Only the task knows its dev set's size: checked when the run starts, still one line naming the setting."""
-    out = dswarm(*ADV, "method.pool_size=41", "pso.max_steps=1", run_dir=tmp_path / "x", check=False)
-    assert out.returncode == 2, out.stderr
-    assert out.stderr.strip().splitlines()[-1] == "dswarm: error: method.pool_size: must be in [1, 40] (the task's dev items), got 41"
+def test_pool_larger_than_the_dev_set_names_the_setting(tiny_zoo, tmp_path):
+    """Only the task knows its dev set's size: checked when the run starts, still naming the setting."""
+    with pytest.raises(ConfigError, match=r"^method\.pool_size: must be in \[1, 40\] \(the task's dev items\), got 41$"):
+        run(*ADV, "method.pool_size=41", "pso.max_steps=1", run_dir=tmp_path / "x")

@@ -1,7 +1,8 @@
-"""The run-directory contract, through the real `dswarm` CLI on the tiny zoo."""
+"""The run-directory contract, through the real `dswarm` CLI on the tiny zoo (resume and every objective: in-process)."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from objectives import metrics
 from objectives.registry import COMPONENTS
 from tests.cli import dswarm, read_jsonl
+from tests.inprocess import run
 
 CONTRACT = [
     ".hydra/config.yaml",
@@ -91,25 +93,27 @@ def test_utility_recomputed_from_step_file(mixed_run):
             assert values.tolist() == pytest.approx(row[f"objective/{name}"], abs=1e-6)
 
 
-def test_every_objective_finishes_with_finite_utilities(tiny_zoo, tmp_path):
-    objectives = ["difficulty", "separation", "novelty", "consistency", "realism", "mixed"]
-    dswarm("-m", f"objective={','.join(objectives)}", "pso.max_steps=1", "logger=none", f"hydra.sweep.dir={tmp_path}")
-    summaries = sorted(tmp_path.rglob("summary.json"))
-    assert len(summaries) == len(objectives)
-    for path in summaries:
-        rows = read_jsonl(path.parent / "metrics.jsonl")
-        assert all(math.isfinite(u) for u in rows[0]["utility"]), path
-        assert json.loads(path.read_text())["objective"] in objectives
+@pytest.mark.parametrize("objective", [*COMPONENTS, "mixed"])
+def test_every_objective_finishes_with_finite_utilities(tiny_zoo, tmp_path, objective):
+    summary = run(f"objective={objective}", "pso.max_steps=1", run_dir=tmp_path)
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    assert all(math.isfinite(u) for u in rows[0]["utility"])
+    assert summary["objective"] == objective and math.isfinite(summary["heldout"]["utility"])
+    # the utility is the configured weights' sum of the logged components, times the valid fraction
+    weighted = [sum(w * rows[0][f"objective/{k}"][p] for k, w in summary["weights"].items()) * rows[0]["valid_fraction"][p]
+                for p in range(len(rows[0]["utility"]))]
+    assert rows[0]["utility"] == pytest.approx(weighted, abs=1e-6)
 
 
-def test_resume_after_stop_equals_uninterrupted(tiny_zoo, tmp_path):
+def test_resume_after_stop_equals_uninterrupted(tiny_zoo, tmp_path, caplog):
     """Stop at step 2, rerun with more steps in the same dir: same result as one run of 3 steps."""
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    dswarm("pso.max_steps=3", "logger=none", run_dir=whole)
-    dswarm("pso.max_steps=2", "logger=none", run_dir=resumed)
+    run("pso.max_steps=3", run_dir=whole)
+    run("pso.max_steps=2", run_dir=resumed)
     assert len(read_jsonl(resumed / "metrics.jsonl")) == 2
-    out = dswarm("pso.max_steps=3", "logger=none", run_dir=resumed)
-    assert "resuming" in out.stdout + out.stderr
+    with caplog.at_level(logging.INFO, logger="dswarm"):
+        run("pso.max_steps=3", run_dir=resumed)
+    assert "resuming" in caplog.text
     for rel in ("summary.json", "best/data.jsonl"):
         assert (whole / rel).read_bytes() == (resumed / rel).read_bytes(), rel
     a, b = read_jsonl(whole / "metrics.jsonl"), read_jsonl(resumed / "metrics.jsonl")

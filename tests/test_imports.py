@@ -7,16 +7,23 @@ import sys
 from tests.cli import REPO
 from tools.check_imports import cycles, read_plan, report, wrong_way
 
+# Modules rewritten for issue 17 stay within the ~300-line rule; zoo.py, train_experts.py, judges.py,
+# adversarial.py and pso.py are flagged by the checker and are other issues' work.
+SIZED = ("swarm.config", "swarm.config.inputs", "swarm.config.rules", "swarm.config.schema", "swarm.build",
+         "swarm.run", "swarm.context", "swarm.report", "objectives.metrics", "objectives.registry", "generators.sources",
+         "tools.check_imports")
 
-def test_arrows_point_one_way_and_generators_objectives_have_no_cycle():
-    """generators/ and objectives/ never import swarm/ (objectives/ not generators/ either), and have no cycle.
 
-    Not asserted yet (python -m tools.check_imports reports it): swarm/run.py <-> the methods
-    (swarm/adversarial.py, swarm/baselines/), which import swarm.run back; and modules over 300 lines.
-    """
+def test_swarm_and_objectives_have_no_import_cycle_and_arrows_point_one_way():
     plan = read_plan()
+    assert [c for c in cycles(plan) if any(not m.startswith("generators.") for m in c)] == []
     assert wrong_way(plan) == []
-    assert [c for c in cycles(plan) if any(m.startswith(("generators.", "objectives.")) for m in c)] == []
+    assert "swarm.adversarial" not in plan.imports["swarm.run"] and "swarm.baselines" not in plan.imports["swarm.run"]
+
+
+def test_rewritten_modules_are_at_most_300_lines():
+    plan = read_plan()
+    assert {m: plan.lines[m] for m in SIZED if plan.lines[m] > 300} == {}
 
 
 def test_the_checker_finds_a_cycle_and_a_wrong_arrow(tmp_path):

@@ -1,14 +1,13 @@
-"""The baselines share the run's evaluation code and write the same run directory."""
+"""The baselines share the run's evaluation code and write the same run directory (runs composed in-process)."""
 from __future__ import annotations
-
-import json
 
 import pytest
 import torch
 
-from tests.cli import dswarm, read_jsonl
-
 from swarm.baselines import METHODS
+from swarm.errors import ConfigError
+from tests.cli import read_jsonl
+from tests.inprocess import config, run
 
 BASELINES = list(METHODS)  # the eight: base_model, prompt_search, best_expert, data_merge, uniform_soup, ties, random_search, cma_es
 
@@ -16,17 +15,12 @@ BASELINES = list(METHODS)  # the eight: base_model, prompt_search, best_expert, 
 @pytest.fixture(scope="module")
 def baseline_runs(tiny_zoo, tmp_path_factory):
     sweep = tmp_path_factory.mktemp("baselines")
-    dswarm("-m", f"method={','.join(BASELINES)}", "pso.max_steps=2", "logger=none", f"hydra.sweep.dir={sweep}")
-    runs = {}
-    for path in sweep.rglob("summary.json"):
-        summary = json.loads(path.read_text())
-        runs[summary["method"]] = (path.parent, summary)
-    return runs
+    return {m: (sweep / m, run(f"method={m}", "pso.max_steps=2", run_dir=sweep / m)) for m in BASELINES}
 
 
 @pytest.mark.parametrize("method", BASELINES)
 def test_every_baseline_writes_the_contract(baseline_runs, method):
-    """`dswarm method=X` ran (one sweep over all eight) and wrote the run directory with summary.json's heldout."""
+    """`method=X` ran and wrote the run directory with summary.json's heldout."""
     run_dir, summary = baseline_runs[method]
     assert summary["method"] == method and summary["heldout"]["n_items"] >= 20
     assert (run_dir / "best" / "generator" / "adapter_model.safetensors").exists()
@@ -85,8 +79,8 @@ def test_merges_are_new_generators(baseline_runs):
 
 def test_cma_es_resume_equals_uninterrupted(baseline_runs, tmp_path):
     resumed = tmp_path / "cma"
-    dswarm("method=cma_es", "pso.max_steps=1", "logger=none", run_dir=resumed)
-    dswarm("method=cma_es", "pso.max_steps=2", "logger=none", run_dir=resumed)
+    run("method=cma_es", "pso.max_steps=1", run_dir=resumed)
+    run("method=cma_es", "pso.max_steps=2", run_dir=resumed)
     whole = read_jsonl(baseline_runs["cma_es"][0] / "metrics.jsonl")
     assert [r["utility"] for r in read_jsonl(resumed / "metrics.jsonl")] == [r["utility"] for r in whole]
 
@@ -97,16 +91,19 @@ def test_base_model_and_soup_evaluate_one_candidate(baseline_runs):
         assert len(rows) == 1 and len(rows[0]["utility"]) == 1
 
 
-@pytest.mark.parametrize("override, message", [
-    ("method.weights=[1.0,2.0]", "method.weights: one weight per generator expert (4), got 2"),
-    ("method.combination=svd", "method.combination: must be one of ties, dare_ties"),
+def test_ties_weights_must_match_the_experts(tmp_path, tiny_zoo):
+    """Only the loaded experts say how many weights are needed: checked when the run starts."""
+    with pytest.raises(ConfigError, match=r"^method\.weights: one weight per generator expert \(4\), got 2$"):
+        run("method=ties", "method.weights=[1.0,2.0]", run_dir=tmp_path / "bad")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["method=ties", "method.combination=svd"], "method.combination: must be one of ties, dare_ties, got 'svd'"),
+    (["method=prompt_search", "method.instructions=evol", "method.evol=[no placeholders]"],
+     "method.evol: every instruction needs {n} and {examples}, got 'no placeholders'"),
+    (["method=cma_es", "method.sigma=0"], "method.sigma: must be finite and > 0, got 0"),
 ])
-def test_ties_settings_are_checked(tmp_path, tiny_zoo, override, message):
-    out = dswarm("method=ties", override, "logger=none", run_dir=tmp_path / "bad", check=False)
-    assert out.returncode == 2 and message in out.stderr
-
-
-def test_prompt_search_instructions_are_checked(tmp_path, tiny_zoo):
-    out = dswarm("method=prompt_search", "method.instructions=evol", "method.evol=[no placeholders]", "logger=none",
-                 run_dir=tmp_path / "bad", check=False)
-    assert out.returncode == 2 and "method.evol: every instruction needs {n} and {examples}" in out.stderr
+def test_method_settings_are_checked_by_the_schema(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        config(*overrides)
+    assert str(err.value) == message

@@ -83,10 +83,11 @@ def test_experts_are_trained_once_and_load_in_lora_model(base, tmp_path, monkeyp
 
     lm = LoraModel(base, paths)
     assert lm.expert_vectors.shape[0] == 2 and lm.expert_vectors.abs().sum() > 0
-    lm.load(lm.expert_vectors[0])
-    answers = lm.generate(["Question: Sam has 1 pens and gets 3 more. How many pens now?\nAnswer:"],
-                          max_new_tokens=4, stop="\n")
-    assert len(answers) == 1 and isinstance(answers[0], str)
+    prompt = ["Question: Sam has 1 pens and gets 3 more. How many pens now?\nAnswer:"]
+    lm.load(lm.expert_vectors[1])
+    answers = lm.generate(prompt, max_new_tokens=4, stop="\n")
+    alone = LoraModel(base, paths[1:]).generate(prompt, max_new_tokens=4, stop="\n")  # the expert loaded by itself
+    assert len(answers) == 1 and answers == alone and "\n" not in answers[0]
 
     with pytest.raises(ValueError, match="k >= 2"):
         smollm2.experts(task, role="heldout", k=1, steps=1, cache_dir=cache)

@@ -26,8 +26,8 @@ import torch
 from generators.experts import read_adapter
 from generators.particles import flatten
 from swarm.baselines.fixed import pick_best
+from swarm.context import RunContext, SearchResult
 from swarm.errors import ConfigError
-from swarm.run import RunContext, SearchResult
 
 VERSION = 1  # bump to invalidate cached union experts
 

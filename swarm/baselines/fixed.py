@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from swarm.run import RunContext, SearchResult
+from swarm.context import RunContext, SearchResult
 
 
 def pick_best(ctx: RunContext, candidates: torch.Tensor) -> SearchResult:

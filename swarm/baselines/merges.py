@@ -17,10 +17,8 @@ import torch
 from generators.particles import FlatSpec, flatten
 from swarm.baselines.fixed import pick_best
 from swarm.build import generator_dirs
+from swarm.context import RunContext, SearchResult
 from swarm.errors import ConfigError
-from swarm.run import RunContext, SearchResult
-
-COMBINATIONS = ("ties", "dare_ties")
 
 
 def merge_adapters(base_dir: Path, adapter_dirs: list[Path], spec: FlatSpec, combination: str, density: float,
@@ -50,10 +48,6 @@ def ties(ctx: RunContext, combination: str, density: float, weights: list[float]
     if ctx.state is not None:
         return pick_best(ctx, torch.empty(0))
     k = ctx.setup.writer.model.expert_vectors.shape[0]
-    if combination not in COMBINATIONS:
-        raise ConfigError(f"method.combination: must be one of {', '.join(COMBINATIONS)}, got {combination!r}")
-    if not 0.0 < density <= 1.0:
-        raise ConfigError(f"method.density: must be in (0, 1], got {density}")
     weights = [1.0] * k if weights is None else list(weights)
     if len(weights) != k:
         raise ConfigError(f"method.weights: one weight per generator expert ({k}), got {len(weights)}")

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from swarm.run import RunContext, SearchResult
+from swarm.context import RunContext, SearchResult
 
 
 def random_search(ctx: RunContext, noise: float) -> SearchResult:

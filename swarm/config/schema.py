@@ -21,10 +21,10 @@ from omegaconf import MISSING
 
 from swarm.config import rules
 from swarm.config.inputs import (
-    ArithTaskConf, HfTaskConf, HFGeneratorConf, HFLLMJudgeConf, HFTakerConf, JsonTaskConf, JudgeConf, ModelVerifierConf,
-    OpenAIJudgeConf, OpenAIVerifierConf, SmolLM2GeneratorConf, SmolLM2TakerConf, VerifierConf, ZooGeneratorConf,
-    ZooTakerConf,
+    ArithTaskConf, HfTaskConf, HFGeneratorConf, HFTakerConf, JsonTaskConf, SmolLM2GeneratorConf, SmolLM2TakerConf,
+    ZooGeneratorConf, ZooTakerConf,
 )
+from swarm.config.scoring import HFLLMJudgeConf, JudgeConf, ModelVerifierConf, OpenAIJudgeConf, OpenAIVerifierConf, VerifierConf
 from swarm.errors import ConfigError
 
 # ---------------------------------------------------------------------------------- objective

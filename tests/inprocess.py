@@ -1,0 +1,33 @@
+"""Compose a config and run it in this process (hydra.compose + swarm.run.run): the logic tests' fast path.
+
+The CLI contract (exit codes, one-line errors, -m sweeps, what stdout/stderr hold)
+is tested through the real `dswarm` (tests/cli.py); what a run computes is
+tested here, without a Python, torch and transformers start per run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from swarm.config import check
+from tests.cli import REPO, SMALL
+
+
+def config(*overrides: str, small: bool = True) -> DictConfig:
+    """The composed and checked config: ``dswarm [SMALL] logger=none threads=1 overrides`` would run it."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[*(SMALL if small else []), "logger=none", "threads=1", *overrides])
+    check(cfg)
+    return cfg
+
+
+def run(*overrides: str, run_dir: Path, small: bool = True) -> dict[str, Any]:
+    """Run (or resume) in ``run_dir``; returns summary.json's content."""
+    from swarm.run import run as run_config
+
+    return run_config(config(*overrides, small=small), Path(run_dir))
