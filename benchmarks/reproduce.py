@@ -48,12 +48,15 @@ PROTOCOL = {
 SMOKE = {"zoo": "tiny", "seeds": [101, 102], "objectives": ["difficulty"], "steps": 1, "prompts": 1, "items": 10}
 GROUPS = (("search", "search takers"), ("models", "held-out models"), ("off_the_shelf", "off-the-shelf (SmolLM2)"))
 REFERENCE = "data_swarms"
+# Adversarial Swarms changes its takers as it goes: its data is compared with its controls in
+# benchmarks/adversarial.py, not with methods that face fixed takers.
+NOT_COMPARED = ("adversarial",)
 
 
 def registered_methods() -> list[str]:
     """Every method config on this checkout (conf/method/*.yaml), Data Swarms first: new baselines join by name."""
     names = sorted(p.stem for p in (REPO / "conf" / "method").glob("*.yaml"))
-    return [REFERENCE] + [n for n in names if n != REFERENCE]
+    return [REFERENCE] + [n for n in names if n != REFERENCE and n not in NOT_COMPARED]
 
 
 def sweep(out: Path, methods: list[str], p: dict, jobs: int) -> None:

@@ -94,7 +94,7 @@ CASES = [
     Case("judge.reference not with/without", lambda p: [*OPENAI, "judge.reference=maybe"], "judge.reference", cli=False),
     Case("verifier API key env var not set", lambda p: ["verifier=openai", "verifier.base_url=http://127.0.0.1:9", "verifier.model=m",
                                                       "verifier.api_key_env=DSWARM_UNSET_KEY"], "verifier.api_key_env", cli=False),
-    Case("task.answer_extract regex does not compile", lambda p: [*json_task(p["ok_task"]), "task.answer_extract=regex:("], "task.answer_extract", cli=False),
+    Case("task.answer_extract regex does not compile", lambda p: [*json_task(p["ok_task"]), "task.answer_extract='regex:('"], "task.answer_extract", cli=False),
     Case("method.replace_fraction > 1", lambda p: ["method=adversarial", "method.replace_fraction=1.5"], "method.replace_fraction", cli=False),
     Case("run dir under a regular file", lambda p: [f"hydra.run.dir={p['a_file']}/run"], "hydra.run.dir", stage="hydra", own_run_dir=True),
     Case("read-only run dir", lambda p: [f"hydra.run.dir={p['read_only']}/run"], "hydra.run.dir", stage="hydra", own_run_dir=True, non_root=True),
