@@ -77,3 +77,19 @@ def stack(scores: Sequence[Scores]) -> tuple[torch.Tensor, torch.Tensor, torch.T
     """Per-particle scores -> (S [P, T, N], mask [P, T, N], valid [P, N])."""
     S = torch.stack([s.values for s in scores])
     return S, torch.isfinite(S), torch.stack([s.valid for s in scores])
+
+
+def format_valid(items: Sequence[Item]) -> torch.Tensor:
+    """[N] bool: the item parsed, whatever the verifier said of its answer."""
+    return torch.tensor([item.valid or item.verified is False for item in items], dtype=torch.bool)
+
+
+def defeat_all(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[P] fraction of scored items on which every scored taker got < 0.5 (S, mask: [P, T, N]).
+
+    With unchecked answers a high value is the sign of invented references: every taker
+    is "wrong" against an answer nobody could give.
+    """
+    scored = mask.any(dim=1)
+    beaten = (torch.where(mask, values, torch.zeros_like(values)) < 0.5).logical_or(~mask).all(dim=1) & scored
+    return beaten.sum(dim=1) / scored.sum(dim=1).clamp(min=1)

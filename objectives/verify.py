@@ -24,8 +24,6 @@ from collections import Counter
 from dataclasses import replace
 from typing import Callable, Protocol, Sequence
 
-import torch
-
 from objectives.arith import solve
 from objectives.judges import OpenAIJudge, is_numeric_reference, normalize_text, reference_match
 from objectives.tasks import Item
@@ -63,22 +61,6 @@ def verify(items: Sequence[Item], verifier: Verifier) -> list[Item]:
     for i, ok in zip(checked, verdicts):
         out[i] = replace(items[i], valid=bool(ok), verified=bool(ok))
     return out
-
-
-def format_valid(items: Sequence[Item]) -> torch.Tensor:
-    """[N] bool: the item parsed, whatever the verifier said of its answer."""
-    return torch.tensor([item.valid or item.verified is False for item in items], dtype=torch.bool)
-
-
-def defeat_all(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """[P] fraction of scored items on which every scored taker got < 0.5 (S, mask: [P, T, N]).
-
-    With unchecked answers a high value is the sign of invented references: every taker
-    is "wrong" against an answer nobody could give.
-    """
-    scored = mask.any(dim=1)
-    beaten = (torch.where(mask, values, torch.zeros_like(values)) < 0.5).logical_or(~mask).all(dim=1) & scored
-    return beaten.sum(dim=1) / scored.sum(dim=1).clamp(min=1)
 
 
 def unchecked_note(task_name: str) -> str:

@@ -18,9 +18,8 @@ from generators.writer import Prompt, Writer
 from objectives import metrics
 from objectives.judges import Judge
 from objectives.realism import Realism
-from objectives.scores import Scores, score_sets, stack
+from objectives.scores import Scores, defeat_all, format_valid, score_sets, stack
 from objectives.tasks import Item
-from objectives.verify import defeat_all, format_valid
 from swarm.dist import Dist
 from swarm.progress import phase
 

@@ -6,10 +6,9 @@ import json
 import pytest
 import torch
 
+from objectives.scores import defeat_all, format_valid
 from objectives.tasks import Item
-from objectives.verify import (
-    ExactVerifier, ModelVerifier, OpenAIVerifier, defeat_all, format_valid, make_verifier, token_f1, verify,
-)
+from objectives.verify import ExactVerifier, ModelVerifier, OpenAIVerifier, make_verifier, token_f1, verify
 from tests.cli import SMALL, dswarm, read_jsonl
 from tests.judge_server import FAST, JudgeServer, reply, verifier_overrides
 
