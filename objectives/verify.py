@@ -25,7 +25,8 @@ from dataclasses import replace
 from typing import Callable, Protocol, Sequence
 
 from objectives.arith import solve
-from objectives.judges import OpenAIJudge, is_numeric_reference, normalize_text, reference_match
+from objectives.judges import is_numeric_reference, normalize_text, reference_match
+from objectives.llm_judges import OpenAIJudge
 from objectives.tasks import Item
 
 KINDS = ("auto", "exact", "openai", "model", "none")

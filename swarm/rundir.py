@@ -34,7 +34,7 @@ PATH_SETTINGS = {
     "task": ({"objectives.tasks.JsonTask", "objectives.hf_task.HfTask"}, ("path", "realism_corpus", "source")),
     "generator": ({"generators.sources.hf_generators"}, ("base", "adapters")),
     "taker": ({"generators.sources.hf_takers"}, ("base", "adapters", "heldout")),
-    "judge": ({"objectives.judges.HFLLMJudge"}, ("model",)),
+    "judge": ({"objectives.llm_judges.HFLLMJudge"}, ("model",)),
 }
 
 

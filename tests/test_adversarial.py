@@ -10,7 +10,8 @@ import torch
 from objectives.arith import solve
 from objectives.scores import Scores
 from objectives.tasks import Item
-from objectives.judges import HFLLMJudge, ReferenceJudge, VerifierJudge
+from objectives.judges import ReferenceJudge, VerifierJudge
+from objectives.llm_judges import HFLLMJudge
 from swarm.adversarial import confirmed, generated_slots, initial_pool, pick_items, replace_in_pool
 from swarm.evaluate import Evaluation, ParticleResult
 from swarm.errors import ConfigError

@@ -6,7 +6,7 @@ import torch
 
 from generators.takers import AnswerSettings, TakerPanel
 from objectives.answers import answer_is, last_number, make_extractor, resolve_rule
-from objectives.judges import HFLLMJudge
+from objectives.llm_judges import HFLLMJudge
 from objectives.tasks import Item
 from tests.cli import dswarm, read_jsonl
 

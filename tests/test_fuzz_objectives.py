@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from objectives import metrics as M
 from objectives.registry import COMPONENTS
 from objectives.arith import ArithTask
-from objectives.judges import extract_number, parse_rating, reference_match
+from objectives.judges import extract_number, reference_match
+from objectives.llm_judges import parse_rating
 from objectives.realism import Realism
 
 FAST = settings(max_examples=60, deadline=None)

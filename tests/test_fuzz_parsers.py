@@ -3,7 +3,7 @@ and well-formed text always round-trips.
 
 - generators/prompts.parse_items: exactly n slots, each None or one clean line;
 - objectives/arith.parse_answer and ArithTask.parse_item;
-- objectives/judges.extract_number and parse_rating;
+- objectives/judges.extract_number and objectives/llm_judges.parse_rating;
 - objectives/tasks.JsonTask.parse_item.
 
 Soaked with FUZZ_EXAMPLES=5000 (all pass); the suite runs 120 per property.
@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from generators.prompts import _NUMBERED, few_shot_prompt, numbered, parse_items
 from objectives.arith import ArithTask, canonical, format_answer, parse_answer, solve
-from objectives.judges import extract_number, parse_rating
+from objectives.judges import extract_number
+from objectives.llm_judges import parse_rating
 from objectives.tasks import Item, JsonTask
 
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "120")), deadline=None)  # FUZZ_EXAMPLES=5000 to soak

@@ -7,15 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from objectives.judges import (
-    HFLLMJudge,
-    OpenAIJudge,
-    ReferenceJudge,
-    VerifierJudge,
-    extract_number,
-    parse_rating,
-    reference_match,
-)
+from objectives.judges import ReferenceJudge, VerifierJudge, extract_number, reference_match
+from objectives.llm_judges import HFLLMJudge, OpenAIJudge, parse_rating
 from objectives.tasks import Item
 
 KEY = "sk-test-7f3a9c-very-secret"
