@@ -12,7 +12,7 @@ import random
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, TemperatureLogitsWarper, TopPLogitsWarper
 
 from generators import smollm2
 from generators.experts import LoraModel, save_adapter
@@ -97,6 +97,23 @@ def test_a_sampled_row_depends_on_its_prompt_and_seed_only(zoo_models):
     narrow = gen.generate_each(vectors, prompts, seed=3, batch_size=1, **kw)
     assert wide == narrow
     assert gen.generate_each(vectors, prompts, seed=4, batch_size=6, **kw) != wide
+
+
+def test_row_sampler_draws_what_multinomial_draws_from_each_rows_own_generator():
+    """Rows sharing a seed share one generator; every draw is still torch.multinomial's with a generator per row."""
+    from generators.decoding import _RowSampler
+
+    seeds, vocab = [5, 9, 5, 11, 9], 40
+    sampler = _RowSampler(seeds, torch.device("cpu"), temperature=0.7, top_p=0.9)
+    own = [torch.Generator().manual_seed(s) for s in seeds]
+    ids = torch.zeros(len(seeds), 1, dtype=torch.long)
+    logits = torch.randn(6, len(seeds), vocab, generator=torch.Generator().manual_seed(0))
+    logits[:, 2] = logits[:, 0] + 0.5  # a seed's rows may see different logits: only the stream is shared
+    for step in logits:
+        drawn = sampler(ids, step.clone()).argmax(dim=-1)
+        warped = TopPLogitsWarper(0.9)(ids, TemperatureLogitsWarper(0.7)(ids, step.clone()))
+        expected = [torch.multinomial(p, 1, generator=g).item() for p, g in zip(torch.softmax(warped, -1), own)]
+        assert drawn.tolist() == expected
 
 
 def test_shared_base_is_loaded_once_and_answers_as_its_own_model(tiny_zoo, zoo_models, taker_dirs):
