@@ -200,14 +200,16 @@ def taker_specs(cfg: DictConfig, task: Task) -> tuple[list[TakerSpec], list[Take
         raise ConfigError(first_line(err)) from err
 
 
-def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype) -> Judge:
+def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype, share: LoraModel | None = None) -> Judge:
+    """The judge of ``cfg.judge``; an hf_llm judge on ``share``'s base dir uses its loaded base (adapters off)."""
     local = ("model",) if cfg.judge.kind == "hf_llm" else ()  # openai's `model` is the endpoint's model name
     options: dict[str, Any] = {k: v for k, v in OmegaConf.to_container(cfg.judge).items() if k not in ("kind", "max_missing_fraction", *local)}
     if cfg.judge.kind == "hf_llm":
         from generators import smollm2
 
         base = smollm2.base_dir() if cfg.judge.model == "smollm2" else resolve_model(cfg.judge.model, "judge.model")
-        model = LoraModel(base, [], device=device, dtype=dtype, chat_template=True)
+        same = share is not None and share.spec is not None and Path(base).resolve() == share.base_dir
+        model = LoraModel(base, [], device=device, dtype=dtype, chat_template=True, share=share if same else None)
         options["generate"] = lambda prompts: model.generate(prompts, max_new_tokens=4, batch_size=8)
     return make_judge(cfg.judge.kind, **options)
 
@@ -295,7 +297,7 @@ def build(cfg: DictConfig) -> Setup:
     takers, held = build_panels([search, heldout], lambda base, adapters, chat_template: load_lora_model(
         "taker", base, adapters, cfg.taker.base if cfg.taker.kind == "hf" else None, device=device, dtype=dtype,
         chat_template=chat_template, share=writer_model if Path(base).resolve() == writer_model.base_dir else None))
-    judge = build_judge(cfg, device, dtype)
+    judge = build_judge(cfg, device, dtype, share=writer_model)
     realism = Realism(task.realism_corpus(), top_k=cfg.objective.realism_top_k)
     objective = ObjectiveSettings(dict(cfg.objective.weights), cfg.objective.chunks, cfg.objective.novelty_eps)
     evaluator = Evaluator(writer, takers, judge, objective, realism, dist, progress=cfg.progress and dist.is_main)

