@@ -3,7 +3,7 @@
 What answer verification does to a real-model run: the same SmolLM2 miniature
 (conf/experiment/mini_gsm8k.yaml on TruthfulQA: judge=reference, so a taker is right when it
 matches the item's own answer) with verifier=none, verifier=openai against the loopback
-stand-in of tests/judge_server.py (it knows no answers: its verdicts are a hash of the
+stand-in of tools/judge_server.py (it knows no answers: its verdicts are a hash of the
 prompt, so it shows the mechanics, not a real endpoint's rate), and verifier=model
 (3 SmolLM2 samples per item). Prints per step and particle valid/format, valid/answer
 and difficulty, from each run's metrics.jsonl.
@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.judge_server import JudgeServer, verifier_overrides  # noqa: E402
+from tools.judge_server import JudgeServer, verifier_overrides  # noqa: E402
 
 KEY_ENV = "DSWARM_BENCH_VERIFIER_KEY"
 

@@ -49,20 +49,28 @@ class _StopOnString(StoppingCriteria):
 
 
 class _RowSampler(LogitsProcessor):
-    """Temperature and top-p, then one draw per row from that row's generator.
+    """Temperature and top-p, then one draw per row from that row's seed's generator.
 
-    Returns logits that are -inf except at the drawn token, so generate's
-    greedy step picks exactly the draw."""
+    The draw is ``torch.multinomial(p, 1, generator=g)``'s own (the argmax of
+    p / q with q ~ Exp(1) drawn from g), done for every row at once. Rows with
+    the same seed (one prompt's rows for every adapter of a multi-LoRA batch)
+    share one generator: their streams would be identical anyway, so a step
+    draws one q per distinct prompt, not one per row. Returns logits that are
+    -inf except at the drawn token, so generate's greedy step picks exactly
+    the draw."""
 
-    def __init__(self, generators: list[torch.Generator], temperature: float, top_p: float) -> None:
-        self.generators = generators
+    def __init__(self, seeds: Sequence[int], device: torch.device, temperature: float, top_p: float) -> None:
+        distinct = {s: j for j, s in enumerate(dict.fromkeys(seeds))}
+        self.generators = [torch.Generator(device=device).manual_seed(s) for s in distinct]
+        self.rows = torch.tensor([distinct[s] for s in seeds], device=device)
         self.warpers = [TemperatureLogitsWarper(temperature)] + ([TopPLogitsWarper(top_p)] if top_p < 1.0 else [])
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         for warp in self.warpers:
             scores = warp(input_ids, scores)
         probs = torch.softmax(scores.float(), dim=-1)
-        drawn = torch.cat([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, self.generators)])
+        q = torch.stack([torch.empty_like(probs[0]).exponential_(1, generator=g) for g in self.generators])
+        drawn = torch.argmax(probs / q[self.rows], dim=-1)
         out = torch.full_like(scores, float("-inf"))
         return out.scatter_(1, drawn[:, None], 0.0)
 
@@ -88,8 +96,7 @@ class Decoding:
         width = batch["input_ids"].shape[1]
         processors = []
         if self.temperature > 0:
-            gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-            processors.append(_RowSampler(gens, self.temperature, self.top_p))
+            processors.append(_RowSampler(seeds, device, self.temperature, self.top_p))
         criteria = [_StopOnString(tokenizer, self.stop, width)] if self.stop else None
         with torch.no_grad():
             out = model.generate(**batch, generation_config=config, logits_processor=processors, stopping_criteria=criteria)

@@ -19,6 +19,7 @@ Usage:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -95,7 +96,9 @@ class LoraModel:
     `generate` works, `expert_vectors` is empty and `load`/`export` raise.
     With `share=` another LoraModel on the same base dir, the base weights are
     not loaded again: this model's LoRA structure becomes a second PEFT
-    adapter of the same wrapped model (takers and generators of one base)."""
+    adapter of the same wrapped model (takers and generators of one base);
+    without adapters it is that model's base alone (an LLM judge on the
+    generators' base): `generate` runs with every adapter switched off."""
 
     def __init__(
         self,
@@ -134,8 +137,8 @@ class LoraModel:
         self._multi: MultiLora | None = None
         self.multi_lora = False
         if share is not None:
-            if share.spec is None or share.base_dir != self.base_dir or self.spec is None:
-                raise ValueError(f"LoraModel(share=): both models need adapters on the same base dir ({share.base_dir} vs {self.base_dir})")
+            if share.spec is None or share.base_dir != self.base_dir:
+                raise ValueError(f"LoraModel(share=): the shared model needs adapters on the same base dir ({share.base_dir} vs {self.base_dir})")
             self.device, self.tokenizer = share.device, share.tokenizer
         else:
             self.device = torch.device(device)
@@ -146,9 +149,9 @@ class LoraModel:
             base = AutoModelForCausalLM.from_pretrained(
                 str(base_dir), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
             )
-        if self.spec is None:  # no adapters: the plain base model
+        if self.spec is None:  # no adapters: the plain base model (with share=, the shared one's adapters off)
             self.config, self._flat, self.adapter = None, None, None
-            self.model = base.to(self.device).eval()
+            self.model = share.model if share is not None else base.to(self.device).eval()
             self.expert_vectors = torch.zeros(0, 0, device=self.device)
             return
         self.config = LoraConfig.from_pretrained(str(adapter_dirs[0]))
@@ -246,12 +249,13 @@ class LoraModel:
         ids, chunks = self._prepare(prompts, batch_size, max_new_tokens)
         decoding = Decoding(max_new_tokens, temperature, top_p, stop)
         out: list[str] = [""] * len(ids)
-        for rows in chunks:
-            texts = decoding.run(self.model, self.tokenizer, [ids[i] for i in rows], [row_seed(seed, i) for i in rows], self.device)
-            for i, text in zip(rows, texts):
-                out[i] = text
-            if progress:
-                progress(len(rows))
+        with self.model.disable_adapter() if self.spec is None and isinstance(self.model, PeftModel) else contextlib.nullcontext():
+            for rows in chunks:
+                texts = decoding.run(self.model, self.tokenizer, [ids[i] for i in rows], [row_seed(seed, i) for i in rows], self.device)
+                for i, text in zip(rows, texts):
+                    out[i] = text
+                if progress:
+                    progress(len(rows))
         return out
 
     def generate_each(

@@ -4,13 +4,14 @@ Serving systems (S-LoRA, Punica's SGMV, vLLM's multi-LoRA) batch requests for
 different adapters of one base: the base weights are read once for all rows
 and each row gets its own low-rank update. Here the adapters are the rows of
 a `bank` [G, d] in the flat layout of `generators.particles` (the PSO's
-position matrix itself when dtype and device agree: no copy), and a batch is
-laid out adapter-major, `k` rows per adapter. Each LoRA linear layer then adds
+position matrix itself when dtype and device agree), and a batch is laid out
+adapter-major, `k` rows per adapter. Each LoRA linear layer then adds
 
     out[g, rows] += scaling * (x[g, rows] @ A_g^T) @ B_g^T      for every g at once
 
-as two `torch.bmm` calls over the G segments, where A_g [r, in] and B_g [out, r]
-are views into the bank's row g (strided batch, nothing gathered or copied).
+as one `torch.bmm` and one in-place `baddbmm_` over the G segments. A_g^T and
+B_g^T are laid out contiguously from the bank once per batch (one copy of
+[G, d] for all the forwards of a `generate`), not read strided every step.
 PEFT's own LoRA path is switched off meanwhile (`disable_adapter`), so each
 layer computes base(x) once plus the G updates.
 
@@ -54,9 +55,9 @@ class MultiLora:
 
     def __init__(self, peft_model: PeftModel, adapter: str, slots: dict[LoraLinear, _Slot]) -> None:
         self.peft_model, self.adapter, self.slots = peft_model, adapter, slots
-        self._bank: torch.Tensor | None = None
-        for module, slot in slots.items():
-            module.register_forward_hook(self._hook(slot))
+        self._weights: dict[LoraLinear, tuple[torch.Tensor, torch.Tensor, float]] = {}
+        for module in slots:
+            module.register_forward_hook(self._hook(module))
 
     @classmethod
     def build(cls, peft_model: PeftModel, adapter: str, spec: FlatSpec, keys: dict[int, str]) -> MultiLora | None:
@@ -84,17 +85,18 @@ class MultiLora:
             return None
         return cls(peft_model, adapter, slots)
 
-    def _hook(self, slot: _Slot):
+    def _hook(self, module: LoraLinear):
         def hook(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
-            bank = self._bank
-            if bank is None:
+            weights = self._weights.get(module)
+            if weights is None:
                 return None
+            a_t, b_t, scaling = weights
             x = args[0]
-            groups = bank.shape[0]
-            xs = x.reshape(groups, -1, x.shape[-1])  # [G, k*L, in]: rows are adapter-major
-            low = torch.bmm(xs, _view(bank, slot.a_offset, slot.a_shape).transpose(1, 2))  # [G, k*L, r]
-            delta = torch.bmm(low, _view(bank, slot.b_offset, slot.b_shape).transpose(1, 2))  # [G, k*L, out]
-            return output + delta.view_as(output) * slot.scaling
+            low = torch.bmm(x.reshape(len(a_t), -1, x.shape[-1]), a_t)  # [G, k*L, r]: rows are adapter-major
+            if output.is_contiguous():  # base(x) is a fresh tensor: add the G updates in place, one fused pass
+                output.view(len(b_t), -1, output.shape[-1]).baddbmm_(low, b_t, alpha=scaling)
+                return output
+            return output + torch.bmm(low, b_t).view_as(output) * scaling
 
         return hook
 
@@ -103,12 +105,20 @@ class MultiLora:
         """Within the block, a batch of ``G * k`` rows gives rows ``[g*k, (g+1)*k)`` adapter ``bank[g]``.
 
         ``bank`` must be in the model's dtype and on its device; PEFT's own
-        LoRA path is off inside, so only the bank's adapters apply."""
+        LoRA path is off inside, so only the bank's adapters apply. Each
+        layer's A^T [G, in, r] and B^T [G, r, out] are laid out contiguously
+        once here, for every forward of the block (one copy of the bank per
+        batch: on CPU a strided bmm over G small matrices is several times
+        slower than a contiguous one, and a decode step runs it per layer)."""
         if bank.dim() != 2:
             raise ValueError(f"MultiLora.active: expected a [G, d] bank, got shape {list(bank.shape)}")
-        self._bank = bank
+        self._weights = {
+            module: (_view(bank, s.a_offset, s.a_shape).transpose(1, 2).contiguous(),
+                     _view(bank, s.b_offset, s.b_shape).transpose(1, 2).contiguous(), s.scaling)
+            for module, s in self.slots.items()
+        }
         try:
             with self.peft_model.disable_adapter():
                 yield
         finally:
-            self._bank = None
+            self._weights = {}

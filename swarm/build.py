@@ -137,14 +137,16 @@ def taker_specs(cfg: DictConfig, task: Task) -> tuple[list[TakerSpec], list[Take
         raise ConfigError(first_line(err)) from err
 
 
-def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype) -> Judge:
-    """The judge from ``judge._target_``; a ``_partial_`` judge gets a local model's ``generate``."""
+def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype, share: LoraModel | None = None) -> Judge:
+    """The judge from ``judge._target_``; a ``_partial_`` judge gets a local model's ``generate``
+    (on ``share``'s base dir it uses that loaded base with its adapters off, loading nothing)."""
     if not cfg.judge.get("_partial_", False):
         return instantiate(cfg.judge, "judge")
     from generators import smollm2
 
     base = smollm2.base_dir() if cfg.judge.model == "smollm2" else resolve_model(cfg.judge.model, "judge.model")
-    model = LoraModel(base, [], device=device, dtype=dtype, chat_template=True)
+    same = share is not None and share.spec is not None and Path(base).resolve() == share.base_dir
+    model = LoraModel(base, [], device=device, dtype=dtype, chat_template=True, share=share if same else None)
     return instantiate(cfg.judge, "judge")(generate=lambda prompts: model.generate(prompts, max_new_tokens=4, batch_size=8))
 
 
@@ -230,7 +232,7 @@ def build(cfg: DictConfig) -> Setup:
     takers, held = build_panels([search, heldout], lambda base, adapters, chat_template: load_lora_model(
         "taker", base, adapters, cfg.taker.get("base"), device=device, dtype=dtype,
         chat_template=chat_template, share=writer_model if Path(base).resolve() == writer_model.base_dir else None))
-    judge = build_judge(cfg, device, dtype)
+    judge = build_judge(cfg, device, dtype, share=writer_model)
     realism = Realism(task.realism_corpus(), top_k=cfg.objective.realism_top_k)
     objective = instantiate(cfg.objective, "objective")
     evaluator = Evaluator(writer, takers, judge, objective, realism, dist, progress=cfg.progress and dist.is_main)

@@ -23,6 +23,15 @@ SMALL = [
     "taker.heldout=[h1,h2,h3]",
 ]
 
+# Smaller still, for runs against the loopback judge (tools/judge_server.py), on top of SMALL.
+FAST = [
+    "generator.prompts_per_step=1",
+    "export.n_items=5",
+    "objective.novelty_items=8",
+    "task.n_dev=16",
+    "task.n_test=16",
+]
+
 
 def env() -> dict[str, str]:
     e = dict(os.environ)

@@ -38,10 +38,18 @@ def test_regex_rule_and_auto():
     assert make_extractor("regex:yes|no")("no wait, yes") == "yes"
     assert resolve_rule("auto", ["18", "3.5", "Paris"]) == "number"
     assert resolve_rule("auto", ["Paris", "42", None]) == "answer_is"
-    with pytest.raises(ValueError, match="task.answer_extract"):
-        make_extractor("regex:(")
-    with pytest.raises(ValueError, match="task.answer_extract"):
-        make_extractor("first_word")
+
+
+@pytest.mark.parametrize("build, setting", [
+    (lambda: make_extractor("regex:("), "task.answer_extract"),
+    (lambda: make_extractor("first_word"), "task.answer_extract"),
+    (lambda: HFLLMJudge(lambda ps: ps, reference="maybe"), "judge.reference"),
+    (lambda: HFLLMJudge(lambda ps: ps, template="{question} {reference} {answer}", reference="without"),
+     "reference=without"),
+])
+def test_bad_settings_name_the_setting(build, setting):
+    with pytest.raises(ValueError, match=setting):
+        build()
 
 
 class _Model:
@@ -55,14 +63,18 @@ class _Model:
         return [[f"Step one... so the answer is {n}." for n in range(len(prompts))] for _ in vectors]
 
 
+def answers(model: _Model, settings: AnswerSettings, questions: list[str]) -> list[str]:
+    """One taker's answers to ``questions`` through a one-taker panel on ``model``."""
+    return TakerPanel(model, torch.zeros(1, 3), ["t0"], settings).answer(0, questions)
+
+
 def test_reasoning_panel_returns_only_the_extracted_answer():
     model = _Model()
     reasoning = AnswerSettings("Q: {input}\nThink.", max_new_tokens=200, stop=None, batch_size=4, extract=last_number)
-    panel = TakerPanel(model, torch.zeros(1, 3), ["t0"], reasoning)
-    assert panel.answer(0, ["a?", "b?"]) == ["0", "1"]
+    assert answers(model, reasoning, ["a?", "b?"]) == ["0", "1"]
     assert model.calls[-1]["stop"] is None and model.calls[-1]["max_new_tokens"] == 200
-    line = TakerPanel(model, torch.zeros(1, 3), ["t0"], AnswerSettings("Q: {input}", 8, "\n", 4))
-    assert line.answer(0, ["a?"]) == ["Step one... so the answer is 0."]  # line mode: as generated
+    line = AnswerSettings("Q: {input}", 8, "\n", 4)
+    assert answers(model, line, ["a?"]) == ["Step one... so the answer is 0."]  # line mode: as generated
 
 
 def test_judge_reference_modes_show_or_hide_the_reference():
@@ -72,10 +84,6 @@ def test_judge_reference_modes_show_or_hide_the_reference():
         HFLLMJudge(lambda ps: prompts.extend(ps) or ["7"] * len(ps), reference=mode).score([item], [answer])
     assert "Reference answer: Bruce Clifton-Schoer" in prompts[0] and "Shakespeare" in prompts[0]
     assert "Bruce" not in prompts[1] and "Reference" not in prompts[1] and "Shakespeare" in prompts[1]
-    with pytest.raises(ValueError, match="judge.reference"):
-        HFLLMJudge(lambda ps: ps, reference="maybe")
-    with pytest.raises(ValueError, match="reference=without"):
-        HFLLMJudge(lambda ps: ps, template="{question} {reference} {answer}", reference="without")
 
 
 def test_cli_reasoning_takers_run_end_to_end(tmp_path):

@@ -42,3 +42,15 @@ def test_the_checker_runs_as_a_module():
     assert "swarm/" in out.stdout and "import cycles:" in out.stdout, out.stderr
     plan = read_plan()
     assert out.returncode == (1 if cycles(plan) or wrong_way(plan) else 0)
+
+
+def test_a_benchmark_importing_tests_is_a_wrong_arrow(tmp_path):
+    """What a benchmark needs (the loopback judge server, say) lives outside tests/."""
+    for pkg in ("benchmarks", "tests"):
+        (tmp_path / pkg).mkdir()
+    (tmp_path / "tests" / "__init__.py").write_text("")
+    (tmp_path / "tests" / "helper.py").write_text("")
+    (tmp_path / "benchmarks" / "bench.py").write_text("from tests.helper import x\n")
+    plan = read_plan(tmp_path, ("benchmarks",))
+    assert wrong_way(plan) == [("benchmarks.bench", "tests.helper")]
+    assert "tests.helper" not in plan.lines  # tests/ is a target, not planned

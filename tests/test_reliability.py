@@ -9,7 +9,7 @@
   utilities never crash the evaluation and are never rewarded.
 
 The CLI runs use the tiny zoo with the loopback OpenAI-compatible judge of
-tests/judge_server.py (deterministic ratings), so one uninterrupted reference
+tools/judge_server.py (deterministic ratings), so one uninterrupted reference
 run serves every comparison. ``DSWARM_KILL_SEED`` picks the kill moment
 (default 0); ``DSWARM_KILL_ROUNDS`` kills that many times before the final rerun.
 """
@@ -43,8 +43,8 @@ from swarm.evaluate import Evaluator
 from swarm.files import OrderedWriter, atomic_dir, atomic_write_bytes, remove_all_stale_temps
 from swarm.pso import PSO
 from swarm.tracking import Tracker, read_metrics
-from tests.cli import DSWARM, REPO, SMALL, dswarm, env, read_jsonl
-from tests.judge_server import FAST, JudgeServer, judge_overrides
+from tests.cli import DSWARM, FAST, REPO, SMALL, dswarm, env, read_jsonl
+from tools.judge_server import JudgeServer, judge_overrides
 
 KEY_ENV, KEY = "DSWARM_TEST_KEY", "sk-planted-reliability-5f3a9c"
 STEPS = 2

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli import REPO, dswarm
-from tests.judge_server import FAST, JudgeServer, judge_overrides
+from tests.cli import FAST, REPO, dswarm
+from tools.judge_server import JudgeServer, judge_overrides
 
 KEY_ENV, KEY = "DSWARM_TEST_KEY", "sk-planted-XXXX-7c1e0d2b94"
 SOURCES = [p for d in ("swarm", "generators", "objectives", "benchmarks") for p in sorted((REPO / d).rglob("*.py"))]

@@ -9,8 +9,8 @@ import torch
 from objectives.scores import defeat_all, format_valid
 from objectives.tasks import Item
 from objectives.verify import ExactVerifier, ModelVerifier, OpenAIVerifier, make_verifier, token_f1, verify
-from tests.cli import SMALL, dswarm, read_jsonl
-from tests.judge_server import FAST, JudgeServer, reply, verifier_overrides
+from tests.cli import FAST, SMALL, dswarm, read_jsonl
+from tools.judge_server import JudgeServer, reply, verifier_overrides
 
 ENV = "DSWARM_TEST_VERIFIER_KEY"
 

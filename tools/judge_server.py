@@ -1,7 +1,12 @@
-"""A loopback OpenAI-compatible judge for CLI tests: deterministic ratings, scripted failures.
+"""A loopback OpenAI-compatible stand-in for judge=openai and verifier=openai: no endpoint, no key, no network.
 
-    with JudgeServer(key="sk-...", fail_after=100) as server:
+    python -m tools.judge_server [--port 8000]      # serves until Ctrl-C; prints the dswarm overrides
+
+    with JudgeServer(key="sk-...", fail_after=100) as server:     # in tests and benchmarks
         dswarm(*judge_overrides(server, "DSWARM_TEST_KEY"), ...)
+
+It exists so the HTTP path (client, retries, failures, key handling) runs in tests, benchmarks
+and by hand without a real endpoint; its verdicts are hashes, never real judgements.
 
 The reply to a request is a pure function of its prompt, so two runs with the
 same seed get the same scores: a rating 1-10 for a judge prompt; for a verifier
@@ -12,20 +17,11 @@ Authorization header (a careless server: the key must still not leak).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-# Small, fast runs of the tiny zoo (on top of tests/cli.py's SMALL).
-FAST = [
-    "generator.prompts_per_step=1",
-    "export.n_items=5",
-    "objective.novelty_items=8",
-    "task.n_dev=16",
-    "task.n_test=16",
-]
-
 
 def reply(prompt: str) -> str:
     """The stand-in's deterministic reply to one prompt."""
@@ -40,14 +36,15 @@ def reply(prompt: str) -> str:
 class JudgeServer:
     """``/v1/chat/completions`` on 127.0.0.1; counts requests and the ones that carried ``key``."""
 
-    def __init__(self, key: str | None = None, fail_after: int | None = None, fail_every: int | None = None) -> None:
+    def __init__(self, key: str | None = None, fail_after: int | None = None, fail_every: int | None = None,
+                 port: int = 0) -> None:
         self.key, self.fail_after, self.fail_every = key, fail_after, fail_every
         self.requests = self.authorized = self.failed = 0
         self.lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # keep test output clean
+            def log_message(self, *args) -> None:  # keep test and benchmark output clean
                 pass
 
             def do_POST(self) -> None:
@@ -75,7 +72,7 @@ class JudgeServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -109,3 +106,21 @@ def judge_overrides(server: JudgeServer, key_env: str) -> list[str]:
 def verifier_overrides(server: JudgeServer, key_env: str) -> list[str]:
     """dswarm overrides for verifier=openai against ``server`` (same fast settings as the judge's)."""
     return ["verifier=openai", *(o.replace("judge.", "verifier.") for o in judge_overrides(server, key_env)[1:])]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    parser.add_argument("--key-env", default="DSWARM_JUDGE_KEY", help="env var the dswarm run reads its key from")
+    args = parser.parse_args(argv)
+    with JudgeServer(port=args.port) as server:
+        print(f"serving {server.url}; any key is accepted. Try:\n  {args.key_env}=x dswarm "
+              + " ".join(judge_overrides(server, args.key_env)), flush=True)
+        try:
+            server.thread.join()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
