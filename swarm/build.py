@@ -8,7 +8,7 @@ Models are loaded once; later steps only swap LoRA vectors in place.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +101,6 @@ def answer_settings(t: DictConfig, task: Task, base: Path | None) -> AnswerSetti
             raise ConfigError(first_line(err)) from err
         return AnswerSettings(template=t.reasoning_template, max_new_tokens=t.reasoning_max_new_tokens, stop=None,
                               batch_size=t.batch_size, extract=extract)
-    if t.answer != "line":
-        raise ConfigError(f"taker.answer: expected line or reasoning, got {t.answer!r}")
     new = t.max_new_tokens
     if new is None:
         if base is None:
@@ -127,8 +125,9 @@ def taker_specs(cfg: DictConfig, task: Task) -> tuple[list[TakerSpec], list[Take
         sources: TakerSources = instantiate(t, "taker")(task, cfg.seed)
     except ValueError as err:
         raise ConfigError(first_line(err)) from err
-    asked = answer_settings(t, task, sources.sizing_base)
-    smol = AnswerSettings(**t.smollm2) if t.get("smollm2") else SMOLLM2_ASKED
+    budget = cfg.batching.max_batch_tokens
+    asked = replace(answer_settings(t, task, sources.sizing_base), max_batch_tokens=budget)
+    smol = replace(AnswerSettings(**t.smollm2) if t.get("smollm2") else SMOLLM2_ASKED, max_batch_tokens=budget)
     setting = "taker.models" if "models" in t else "taker.adapters"
     try:
         return (resolve_takers(sources.models, sources.zoo, asked, t.chat_template, smol, setting),
@@ -145,13 +144,20 @@ def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype, share: LoraMod
     from generators import smollm2
 
     base = smollm2.base_dir() if cfg.judge.model == "smollm2" else resolve_model(cfg.judge.model, "judge.model")
-    same = share is not None and share.spec is not None and Path(base).resolve() == share.base_dir
-    model = LoraModel(base, [], device=device, dtype=dtype, chat_template=True, share=share if same else None)
+    model = plain_model("judge", base, share, device=device, dtype=dtype, chat_template=True)
     return instantiate(cfg.judge, "judge")(generate=lambda prompts: model.generate(prompts, max_new_tokens=4, batch_size=8))
 
 
-def build_verifier(cfg: DictConfig, task: Task, device: str, dtype: torch.dtype) -> Verifier:
-    """The answer verifier of ``cfg.verifier``; a local verifier model is loaded once, without adapters."""
+def plain_model(group: str, base: Path, share: LoraModel | None, **kwargs: Any) -> LoraModel:
+    """``base`` without adapters; on ``share``'s base dir, ``share``'s loaded model with its adapters off."""
+    same = share is not None and share.spec is not None and Path(base).resolve() == share.base_dir
+    return load_lora_model(group, base, [], share=share if same else None, **kwargs)
+
+
+def build_verifier(cfg: DictConfig, task: Task, device: str, dtype: torch.dtype,
+                   share: LoraModel | None = None) -> Verifier:
+    """The answer verifier of ``cfg.verifier``; a local verifier model is loaded once, without adapters
+    (or is ``share``'s loaded base, when it is the same model)."""
     v = cfg.verifier
     options: dict[str, Any] = {k: val for k, val in OmegaConf.to_container(v).items() if k not in ("kind", "_target_")}
     generate = None
@@ -159,7 +165,7 @@ def build_verifier(cfg: DictConfig, task: Task, device: str, dtype: torch.dtype)
         from generators import smollm2
 
         base = smollm2.base_dir() if v.model == "smollm2" else resolve_model(v.model, "verifier.model")
-        model = load_lora_model("verifier", base, [], device=device, dtype=dtype, chat_template=v.chat_template)
+        model = plain_model("verifier", base, share, device=device, dtype=dtype, chat_template=v.chat_template)
         sampling = {k: options.pop(k) for k in ("temperature", "max_new_tokens", "batch_size")}
         for key in ("model", "chat_template"):
             options.pop(key)
@@ -204,9 +210,10 @@ def build(cfg: DictConfig) -> Setup:
     if not search or not heldout:
         raise ConfigError("taker.models and taker.heldout: at least one search taker and one held-out taker are needed")
     writer_model = load_lora_model(
-        "generator", gen_base, gen_adapters, g.get("base"), device=device, dtype=dtype, chat_template=g.chat_template
+        "generator", gen_base, gen_adapters, g.get("base"), device=device, dtype=dtype, chat_template=g.chat_template,
+        multi_lora=cfg.batching.multi_lora,
     )
-    verifier = build_verifier(cfg, task, device, dtype)
+    verifier = build_verifier(cfg, task, device, dtype, share=writer_model)
     if verifier.kind == "none" and not task.exact_answers and dist.is_main:
         log.warning(unchecked_note(task.name))
     fit = fit_generator(g, writer_model, task)
@@ -225,13 +232,15 @@ def build(cfg: DictConfig) -> Setup:
             temperature=g.temperature,
             top_p=g.top_p,
             batch_size=g.batch_size,
+            max_batch_tokens=cfg.batching.max_batch_tokens,
         ),
         verifier=verifier,
     )
     # One base in memory: takers on the generators' base become a second LoRA structure of the same model.
     takers, held = build_panels([search, heldout], lambda base, adapters, chat_template: load_lora_model(
         "taker", base, adapters, cfg.taker.get("base"), device=device, dtype=dtype,
-        chat_template=chat_template, share=writer_model if Path(base).resolve() == writer_model.base_dir else None))
+        chat_template=chat_template, multi_lora=cfg.batching.multi_lora,
+        share=writer_model if Path(base).resolve() == writer_model.base_dir else None))
     judge = build_judge(cfg, device, dtype, share=writer_model)
     realism = Realism(task.realism_corpus(), top_k=cfg.objective.realism_top_k)
     objective = instantiate(cfg.objective, "objective")

@@ -235,3 +235,16 @@ def test_a_step_prints_one_progress_line_per_phase(zoo_models, capsys):
         else:
             assert err == ""
     assert torch.equal(runs[True], runs[False])
+
+
+def test_batching_settings_reach_the_generator_and_every_taker():
+    """batching.multi_lora=false is the per-particle path; batching.max_batch_tokens bounds every chunk."""
+    from swarm.build import build, taker_specs
+    from tests.inprocess import config
+
+    cfg = config("batching.multi_lora=false", "batching.max_batch_tokens=4096")
+    setup = build(cfg)
+    assert setup.writer.model.multi_lora is False and setup.writer.settings.max_batch_tokens == 4096
+    search, heldout = taker_specs(cfg, setup.task)
+    assert {spec.settings.max_batch_tokens for spec in search + heldout} == {4096}
+    assert build(config()).writer.model.multi_lora is True

@@ -189,6 +189,17 @@ class ExportConf:
 
 
 @dataclass
+class BatchingConf:
+    """Multi-LoRA batching (generators/multi_lora.py): every particle and every taker in one forward pass."""
+
+    multi_lora: bool = MISSING  # false: one adapter at a time (the per-particle path)
+    max_batch_tokens: int = MISSING  # rows x (prompt + new tokens) per forward pass: the KV-cache budget of a chunk
+
+    def __post_init__(self) -> None:
+        rules.at_least("batching.max_batch_tokens", self.max_batch_tokens, 1)
+
+
+@dataclass
 class DataConf:
     save_steps: bool = MISSING
 
@@ -238,6 +249,7 @@ class Config:
     threads: Optional[int] = None
     zoo: ZooConf = MISSING
     export: ExportConf = MISSING
+    batching: BatchingConf = MISSING
     data: DataConf = MISSING
     sweep: SweepConf = MISSING
     slurm: SlurmConf = MISSING
