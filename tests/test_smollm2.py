@@ -86,7 +86,9 @@ def test_experts_are_trained_once_and_load_in_lora_model(base, tmp_path, monkeyp
     prompt = ["Question: Sam has 1 pens and gets 3 more. How many pens now?\nAnswer:"]
     lm.load(lm.expert_vectors[1])
     answers = lm.generate(prompt, max_new_tokens=4, stop="\n")
-    alone = LoraModel(base, paths[1:]).generate(prompt, max_new_tokens=4, stop="\n")  # the expert loaded by itself
+    solo = LoraModel(base, paths[1:])  # the expert loaded by itself
+    solo.load(solo.expert_vectors[0])
+    alone = solo.generate(prompt, max_new_tokens=4, stop="\n")
     assert len(answers) == 1 and answers == alone and "\n" not in answers[0]
 
     with pytest.raises(ValueError, match="k >= 2"):
