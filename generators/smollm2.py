@@ -146,7 +146,10 @@ def experts(
       set with other seeds: never used in optimization, they check generalization.
 
     ``overrides`` replaces any other `train_experts.Recipe` field (e.g. ``{"lr": 1e-3}``); without a
-    ``max_len`` there, the training length is what the task's examples need (`task_max_len`).
+    ``max_len`` there, the training length is what the task's examples need (`task_max_len`), and
+    without ``eval_examples`` the loss is measured on no more examples than the training sees
+    (``steps x batch_size``, at most the Recipe's 8): a 1-step smoke expert would otherwise spend
+    most of its time measuring itself.
     The cache key covers the recipe, the dev items (so the task file and its subsample)
     and the base conversion; a later call with the same arguments only returns paths.
     """
@@ -165,10 +168,13 @@ def experts(
     overrides = dict(overrides or {})
     if "max_len" not in overrides:
         overrides["max_len"] = task_max_len(base, task, train_role, template, taker_template, few_shot, items_per_prompt)
+    settings = {**ROLE_DEFAULTS[train_role], **overrides}
+    settings.setdefault("eval_examples", min(training.Recipe.eval_examples,
+                                             steps * settings.get("batch_size", training.Recipe.batch_size)))
     recipe = training.Recipe(
         role=train_role, steps=steps, rank=rank, alpha=2 * rank, seed=seed, few_shot=few_shot,
         items_per_prompt=items_per_prompt, template=template, taker_template=taker_template,
-        chat_template=chat_template, **{**ROLE_DEFAULTS[train_role], **overrides},
+        chat_template=chat_template, **settings,
     )
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     data_hash = hashlib.sha256(

