@@ -28,9 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
-from swarm.build import build_task, taker_dirs
+from swarm.build import build_task, taker_specs
+from swarm.config import compose_run
 from swarm.stats import paired_difference
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,18 +79,17 @@ def heldout_generated(runs: dict[str, Path], dev: set[str]) -> list:
 def score_takers(runs: dict[str, Path], items: list, cfg, task) -> dict[str, float]:
     """Mean verified score of each arm's best taker (and the initial taker) on ``items``."""
     from generators.experts import LoraModel
-    from generators.takers import AnswerSettings, TakerPanel
+    from generators.takers import TakerPanel
     from objectives.judges import VerifierJudge
     from objectives.scores import score_items
 
     first = next(iter(runs.values()))
-    base, search, _ = taker_dirs(cfg, task)
-    initial = json.loads((first / "summary.json").read_text())["adversarial"]["initial_taker"]
+    search, _ = taker_specs(cfg, task)  # the model swarm's LoRA takers of one base
+    initial_name = json.loads((first / "summary.json").read_text())["adversarial"]["initial_taker"]
+    initial = next(spec for spec in search if spec.name == initial_name)
     names = [*runs, "initial_taker"]
-    dirs = [runs[a] / "best" / "taker" for a in runs] + [next(d for d in search if d.name == initial)]
-    t = cfg.taker
-    model = LoraModel(base, dirs)
-    panel = TakerPanel(model, model.expert_vectors, names, AnswerSettings(t.template, t.max_new_tokens, t.stop, t.batch_size))
+    model = LoraModel(initial.base, [runs[a] / "best" / "taker" for a in runs] + [initial.adapter])
+    panel = TakerPanel(model, model.expert_vectors, names, initial.settings)
     scores = score_items(items, panel.answer, len(panel), VerifierJudge())
     return {n: scores.values[i].nanmean().item() for i, n in enumerate(names)}
 
@@ -105,7 +103,7 @@ def collect(out: Path, seeds: list[int]) -> dict[str, dict[str, dict[int, float]
             adv = json.loads((run / "summary.json").read_text())["adversarial"]
             result["test"].setdefault(arm, {})[seed] = adv["test"]["best_taker"]
             result["test"].setdefault("initial_taker", {})[seed] = adv["test"]["initial_taker"]
-        cfg = OmegaConf.load(runs["adversarial"] / ".hydra" / "config.yaml")
+        cfg = compose_run(runs["adversarial"])
         task = build_task(cfg)
         items = heldout_generated(runs, {it.input for it in task.dev})
         for name, value in score_takers(runs, items, cfg, task).items():

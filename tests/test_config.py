@@ -137,3 +137,14 @@ def test_a_judge_and_an_objective_from_files_outside_the_repo(tiny_zoo, tmp_path
     assert step["utility"] == pytest.approx([v * v for v in step["valid_fraction"]])  # weight 1 x valid fraction
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["weights"]["validity"] == 1.0 and summary["heldout"]["objective"]["validity"] >= 0
+
+
+def test_a_finished_run_is_composed_again_into_the_schema(tmp_path):
+    """compose_run: the typed config of a run dir from its saved overrides (hydra.* ones are the launcher's)."""
+    from swarm.config import compose_run
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text("- method=adversarial\n- seed=3\n- hydra.job.chdir=false\n")
+    cfg = compose_run(tmp_path)
+    assert cfg.method.name == "adversarial" and cfg.seed == 3 and list(cfg.taker.models)[0] == "lora:small"
+    assert type(check(cfg).taker).__name__ == "ZooTakerConf"

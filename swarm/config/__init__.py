@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -22,7 +23,7 @@ from omegaconf.errors import ValidationError
 from swarm.config.schema import SCHEMAS, Config
 from swarm.errors import ConfigError, first_line
 
-__all__ = ["check", "instantiate", "register", "Config"]
+__all__ = ["check", "compose_run", "instantiate", "register", "Config"]
 
 
 def register() -> None:
@@ -103,6 +104,21 @@ def instantiate(node: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
         if str(err).startswith("Error locating target") or err.__cause__ is None:
             raise ConfigError(f"{group}._target_: {first_line(err)}") from None
         raise err.__cause__ from None
+
+
+def compose_run(run_dir: str | Path) -> DictConfig:
+    """A finished run's typed config, composed again from the overrides it was started with.
+
+    ``.hydra/config.yaml`` holds the values but not their schema, so components could not be
+    built from it (``instantiate`` needs each node's type to know its run-only settings).
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = OmegaConf.load(Path(run_dir) / ".hydra" / "overrides.yaml")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[2] / "conf"), version_base="1.3"):
+        return compose("config", overrides=[o for o in overrides if not str(o).startswith("hydra.")])
 
 
 register()
