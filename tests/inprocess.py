@@ -9,19 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from swarm.config import check
-from tests.cli import REPO, SMALL
+from swarm.config import check, compose
+from tests.cli import SMALL
 
 
 def config(*overrides: str, small: bool = True) -> DictConfig:
     """The composed and checked config: ``dswarm [SMALL] logger=none threads=1 overrides`` would run it."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=[*(SMALL if small else []), "logger=none", "threads=1", *overrides])
+    cfg = compose([*(SMALL if small else []), "logger=none", "threads=1", *overrides])
     check(cfg)
     return cfg
 

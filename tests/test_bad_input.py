@@ -203,22 +203,17 @@ def test_bad_setting_gives_one_line_and_exit_2(results, case):
 @pytest.mark.parametrize("case", IN_PROCESS, ids=[c.name for c in IN_PROCESS])
 def test_bad_setting_is_caught_at_startup(paths, case, monkeypatch):
     """Every hydra/schema case, in-process: composing fails, or check() raises naming the setting."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from swarm.config import check
+    from swarm.config import check, compose
     from swarm.errors import ConfigError
 
     _env_for_cases(monkeypatch)
     args = case.args(paths)
     small = [o for o in SMALL if not o.startswith("task.")] if "task=json" in args else SMALL
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        if case.stage == "hydra":
-            with pytest.raises(Exception, match=case.setting.split(".")[-1]):
-                compose("config", overrides=[*small, *args])
-            return
-        cfg = compose("config", overrides=[*small, *args])
+    if case.stage == "hydra":
+        with pytest.raises(Exception, match=case.setting.split(".")[-1]):
+            compose([*small, *args])
+        return
+    cfg = compose([*small, *args])
     with pytest.raises(ConfigError) as err:
         check(cfg)
     assert str(err.value).startswith(case.setting + ":") or str(err.value).startswith(case.setting + ","), str(err.value)
@@ -240,16 +235,11 @@ def test_adapters_that_do_not_fit_name_the_setting(paths, adapters, message):
 
 
 def test_good_configs_pass_startup(paths, monkeypatch):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from swarm.config import check
+    from swarm.config import check, compose
 
     _env_for_cases(monkeypatch)
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        for overrides in ([], ["objective=mixed"], hf(paths, paths["gen0"], paths["gen1"]), [*OPENAI, "method=adversarial"]):
-            check(compose("config", overrides=[*SMALL, *overrides]))
+    for overrides in ([], ["objective=mixed"], hf(paths, paths["gen0"], paths["gen1"]), [*OPENAI, "method=adversarial"]):
+        check(compose([*SMALL, *overrides]))
 
 
 def test_full_error_shows_the_traceback(tmp_path, monkeypatch):

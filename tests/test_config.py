@@ -6,11 +6,9 @@ import json
 import textwrap
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from swarm.config import check, instantiate
+from swarm.config import check, compose, instantiate
 from swarm.config.schema import SCHEMAS
 from swarm.errors import ConfigError
 from tests.cli import REPO, dswarm, read_jsonl
@@ -20,9 +18,7 @@ OPTIONS = sorted((g, p.stem) for g in GROUPS for p in (REPO / "conf" / g).glob("
 
 
 def composed(*overrides: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+    return compose(list(overrides))
 
 
 @pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import submitit
-from hydra import compose, initialize_config_dir
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 
+from swarm.config import compose
 from swarm.rundir import register_resolvers
 from tests.cli import DSWARM, REPO, SMALL, dswarm, env
 
@@ -24,8 +24,7 @@ def test_slurm_launcher_config_makes_the_sbatch_script(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
     register_resolvers()
     overrides = ["hydra/launcher=slurm", "slurm.partition=gpu", "slurm.gpus_per_task=2", "slurm.time_min=90", "slurm.max_requeues=5"]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    cfg = compose(overrides, return_hydra_config=True)
     params = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert params.pop("_target_").endswith("SlurmLauncher")
     params.pop("submitit_folder")

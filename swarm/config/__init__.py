@@ -23,7 +23,7 @@ from omegaconf.errors import ValidationError
 from swarm.config.schema import SCHEMAS, Config
 from swarm.errors import ConfigError, first_line
 
-__all__ = ["check", "compose_run", "instantiate", "register", "Config"]
+__all__ = ["check", "compose", "compose_run", "instantiate", "register", "Config"]
 
 
 def register() -> None:
@@ -106,19 +106,27 @@ def instantiate(node: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
         raise err.__cause__ from None
 
 
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def compose(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
+    """The config ``dswarm overrides`` would run, composed in this process (not yet checked)."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
 def compose_run(run_dir: str | Path) -> DictConfig:
     """A finished run's typed config, composed again from the overrides it was started with.
 
     ``.hydra/config.yaml`` holds the values but not their schema, so components could not be
     built from it (``instantiate`` needs each node's type to know its run-only settings).
     """
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
     overrides = OmegaConf.load(Path(run_dir) / ".hydra" / "overrides.yaml")
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[2] / "conf"), version_base="1.3"):
-        return compose("config", overrides=[o for o in overrides if not str(o).startswith("hydra.")])
+    return compose([o for o in overrides if not str(o).startswith("hydra.")])
 
 
 register()

@@ -28,9 +28,10 @@ class ArithTaskConf:
 
 
 @dataclass
-class JsonTaskConf:
+class TextTaskConf:
+    """What JSON and `datasets` tasks share: subsample sizes, the realism corpus, how answers are read."""
+
     _target_: str = MISSING
-    path: str = MISSING
     max_dev: Optional[int] = None
     max_test: Optional[int] = None
     realism_corpus: Optional[str] = None  # a file, or datasets:NAME[:SPLIT[:FIELD]]
@@ -39,12 +40,31 @@ class JsonTaskConf:
     answer_extract: str = "auto"  # reasoning takers' answer: auto | number | answer_is | regex:<pattern>
     seed: int = MISSING
 
+    def _check_subsample(self) -> None:
+        rules.optional_at_least("task.max_dev", self.max_dev, 1)
+        rules.optional_at_least("task.max_test", self.max_test, 1)
+
+    def _check_corpus_and_answers(self) -> None:
+        """A realism corpus that exists, an answer rule that parses."""
+        if self.realism_corpus and not self.realism_corpus.startswith("datasets:"):
+            rules.file("task.realism_corpus", self.realism_corpus)
+        if self.answer_extract != "auto":
+            from objectives.answers import make_extractor  # no torch: the rule's parser
+
+            try:
+                make_extractor(self.answer_extract)
+            except ValueError as err:  # its message names task.answer_extract
+                raise ConfigError(first_line(err)) from None
+
+
+@dataclass
+class JsonTaskConf(TextTaskConf):
+    path: str = MISSING
+
     def __post_init__(self) -> None:
-        for key in ("max_dev", "max_test"):
-            if getattr(self, key) is not None:
-                rules.at_least(f"task.{key}", getattr(self, key), 1)
+        self._check_subsample()
         rules.file("task.path", self.path, "task file")
-        _text_task_rules(self.realism_corpus, self.answer_extract)
+        self._check_corpus_and_answers()
         from objectives.tasks import JsonTask  # no torch: the real parser, run again when the run builds
 
         try:
@@ -54,45 +74,22 @@ class JsonTaskConf:
 
 
 @dataclass
-class HfTaskConf:
+class HfTaskConf(TextTaskConf):
     """Any source the `datasets` library loads (objectives/hf_task.py); loaded when the run builds."""
 
-    _target_: str = MISSING
     source: str = MISSING
     subset: Optional[str] = None
     input_field: str = MISSING
     output_field: Optional[str] = None
     dev_split: str = MISSING
     test_split: str = MISSING
-    max_dev: Optional[int] = None
-    max_test: Optional[int] = None
-    realism_corpus: Optional[str] = None  # a file, or datasets:NAME[:SPLIT[:FIELD]]
-    min_question_chars: int = MISSING
-    require_answer: bool = MISSING
-    answer_extract: str = "auto"  # reasoning takers' answer: auto | number | answer_is | regex:<pattern>
-    seed: int = MISSING
 
     def __post_init__(self) -> None:
         for key in ("source", "input_field"):
             if not getattr(self, key):
                 raise ConfigError(f"task.{key}: must be a non-empty string, got {getattr(self, key)!r}")
-        for key in ("max_dev", "max_test"):
-            if getattr(self, key) is not None:
-                rules.at_least(f"task.{key}", getattr(self, key), 1)
-        _text_task_rules(self.realism_corpus, self.answer_extract)
-
-
-def _text_task_rules(realism_corpus: Optional[str], answer_extract: str) -> None:
-    """What JSON and `datasets` tasks share: a realism corpus that exists, an answer rule that parses."""
-    if realism_corpus and not realism_corpus.startswith("datasets:"):
-        rules.file("task.realism_corpus", realism_corpus)
-    if answer_extract != "auto":
-        from objectives.answers import make_extractor  # no torch: the rule's parser
-
-        try:
-            make_extractor(answer_extract)
-        except ValueError as err:  # its message names task.answer_extract
-            raise ConfigError(first_line(err)) from None
+        self._check_subsample()
+        self._check_corpus_and_answers()
 
 
 # ---------------------------------------------------------------------------------- models

@@ -6,7 +6,7 @@ See swarm/config/schema.py for how the schema works.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional
+from typing import ClassVar, Optional
 
 from omegaconf import MISSING
 
@@ -48,12 +48,12 @@ def _reference_mode(value: str) -> None:
 
 
 @dataclass
-class OpenAIJudgeConf(JudgeConf):
+class EndpointConf:
+    """What the OpenAI-compatible judge and verifier share: the endpoint, the key's variable, retries."""
+
     base_url: str = MISSING
     model: str = MISSING
     api_key_env: str = MISSING
-    template: Optional[str] = None
-    reference: str = "with"
     concurrency: int = MISSING
     timeout: float = MISSING
     max_retries: int = MISSING
@@ -62,19 +62,24 @@ class OpenAIJudgeConf(JudgeConf):
     max_tokens: int = MISSING
     temperature: float = MISSING
 
+    def _check_endpoint(self, group: str) -> None:
+        """A key in the environment, sane retries."""
+        rules.env_var(f"{group}.api_key_env", self.api_key_env)
+        rules.at_least(f"{group}.concurrency", self.concurrency, 1)
+        rules.at_least(f"{group}.max_retries", self.max_retries, 0)
+        rules.positive(f"{group}.timeout", self.timeout)
+        rules.finite_at_least_zero(f"{group}.backoff", self.backoff)
+
+
+@dataclass
+class OpenAIJudgeConf(JudgeConf, EndpointConf):
+    template: Optional[str] = None
+    reference: str = "with"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         _reference_mode(self.reference)
-        _endpoint_rules("judge", self)
-
-
-def _endpoint_rules(group: str, conf: Any) -> None:
-    """What the OpenAI-compatible judge and verifier share: a key in the environment, sane retries."""
-    rules.env_var(f"{group}.api_key_env", conf.api_key_env)
-    rules.at_least(f"{group}.concurrency", conf.concurrency, 1)
-    rules.at_least(f"{group}.max_retries", conf.max_retries, 0)
-    rules.positive(f"{group}.timeout", conf.timeout)
-    rules.finite_at_least_zero(f"{group}.backoff", conf.backoff)
+        self._check_endpoint("judge")
 
 
 # ---------------------------------------------------------------------------------- verifier
@@ -114,18 +119,7 @@ class ModelVerifierConf(VerifierConf):
 
 
 @dataclass
-class OpenAIVerifierConf(VerifierConf):
-    base_url: str = MISSING
-    model: str = MISSING
-    api_key_env: str = MISSING
-    concurrency: int = MISSING
-    timeout: float = MISSING
-    max_retries: int = MISSING
-    backoff: float = MISSING
-    backoff_max: float = MISSING
-    max_tokens: int = MISSING
-    temperature: float = MISSING
-
+class OpenAIVerifierConf(VerifierConf, EndpointConf):
     def __post_init__(self) -> None:
         super().__post_init__()
-        _endpoint_rules("verifier", self)
+        self._check_endpoint("verifier")
