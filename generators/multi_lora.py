@@ -91,12 +91,12 @@ class MultiLora:
             if weights is None:
                 return None
             a_t, b_t, scaling = weights
-            x = args[0]
+            x = args[0].to(a_t.dtype)  # PEFT keeps adapters in fp32 over a bf16/fp16 base and computes them there
             low = torch.bmm(x.reshape(len(a_t), -1, x.shape[-1]), a_t)  # [G, k*L, r]: rows are adapter-major
-            if output.is_contiguous():  # base(x) is a fresh tensor: add the G updates in place, one fused pass
+            if output.is_contiguous() and output.dtype == b_t.dtype:  # base(x) is fresh: add the G updates in place
                 output.view(len(b_t), -1, output.shape[-1]).baddbmm_(low, b_t, alpha=scaling)
                 return output
-            return output + torch.bmm(low, b_t).view_as(output) * scaling
+            return (output + torch.bmm(low, b_t).view_as(output) * scaling).to(output.dtype)  # PEFT's order and cast
 
         return hook
 

@@ -195,6 +195,12 @@ def test_controls(tmp_path, tiny_zoo, control, generated):
     assert "test" in json.loads((run_dir / "summary.json").read_text())["adversarial"]
 
 
+def test_a_bf16_run_moves_the_lora_takers(tiny_zoo, tmp_path):
+    """dtype=bfloat16 (the GPU default) on CPU: both swarms' multi-LoRA passes over the bf16 base."""
+    summary = run(*ADV, "dtype=bfloat16", "pso.max_steps=1", run_dir=tmp_path)
+    assert 0 <= summary["heldout"]["utility"] <= 1
+
+
 def test_unknown_feed_is_a_config_error():
     with pytest.raises(ConfigError, match=r"^method\.feed: must be hardest or random, got 'easiest'$"):
         config(*ADV, "method.feed=easiest")

@@ -89,6 +89,39 @@ def test_takers_answer_all_in_one_pass_equals_one_at_a_time(zoo_models):
     assert takers.generate_each(vectors, prompts, **kw) == _one_at_a_time(takers, vectors, prompts, **kw)
 
 
+def test_bf16_base_with_fp32_adapters_matches_peft(tiny_zoo, taker_dirs):
+    """The GPU precision (dtype=auto is bf16 on CUDA), run on CPU. PEFT keeps the adapters in fp32 over a bf16
+    base, so the hooks compute in the adapters' dtype and cast back as PEFT does (they once raised here). Texts
+    are not compared: in bf16 a greedy text can change with the batch's shape on either path (docs/performance.md);
+    the logits of every row, each under its own adapter, must be PEFT's to bf16 rounding."""
+    gen = LoraModel(tiny_zoo.base_dir, list(tiny_zoo.generators.values()), dtype=torch.bfloat16)
+    takers = LoraModel(tiny_zoo.base_dir, taker_dirs, dtype=torch.bfloat16, share=gen)
+    assert next(gen.model.parameters()).dtype == torch.bfloat16 and gen.expert_vectors.dtype == torch.float32
+    ids = gen.tokenizer(_lists(2), padding=True, return_tensors="pt")
+    for lm in (gen, takers):
+        assert lm.multi_lora
+        lm.model.set_adapter(lm.adapter)  # this model's LoRA structure is the one the hooks sit on
+        bank = _moved(lm, 3, scale=0.5)
+        with torch.no_grad():
+            with lm._multi.active(bank):
+                batched = lm.model(**{k: v.repeat(len(bank), 1) for k, v in ids.items()}).logits.float()
+            alone = []
+            for vec in bank:
+                lm.load(vec)
+                alone.append(lm.model(**ids).logits.float())
+        alone = torch.cat(alone)
+        assert (batched - alone).abs().max() <= 0.02 * alone.abs().max()
+        assert (alone[: len(ids["input_ids"])] - alone[-len(ids["input_ids"]) :]).abs().max() > 0.1  # adapters differ
+
+
+def test_a_bf16_run_finishes(tiny_zoo, tmp_path):
+    """dtype=bfloat16, the GPU default, end to end on CPU (tests/test_adversarial.py runs the LoRA takers' swarm so)."""
+    from tests.inprocess import run
+
+    summary = run("dtype=bfloat16", "pso.max_steps=1", run_dir=tmp_path)
+    assert 0 <= summary["heldout"]["utility"] <= 1
+
+
 def test_a_sampled_row_depends_on_its_prompt_and_seed_only(zoo_models):
     gen, _ = zoo_models
     vectors, prompts = _moved(gen, 3), _lists(6)
