@@ -3,7 +3,8 @@
 Accuracy of one taker (the SmolLM2 base model, no adapter) in both answer modes on
 a seeded subsample of a task's test split: ``line`` (one line, stop at newline) and
 ``reasoning`` (free text, the answer extracted by the task's rule), scored by the
-``reference`` judge. The prompts are conf/taker/smollm2.yaml's templates.
+``reference`` judge. The prompts and budgets are `taker=smollm2`'s (the composed run config);
+a null line budget is sized from the task as a run sizes it (generators/lengths.py).
 """
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from omegaconf import OmegaConf  # noqa: E402
-
 from generators import smollm2  # noqa: E402
 from generators.experts import LoraModel  # noqa: E402
+from generators.lengths import model_context, taker_lengths  # noqa: E402
 from objectives.answers import make_extractor  # noqa: E402
 from objectives.judges import ReferenceJudge  # noqa: E402
 from objectives.tasks import load_json_task  # noqa: E402
+from swarm.config import compose  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,14 +35,17 @@ def main() -> None:
     parser.add_argument("--chat-template", action="store_true")
     parser.add_argument("--batch-size", type=int, default=25)
     args = parser.parse_args()
-    cfg = OmegaConf.load(REPO / "conf" / "taker" / "smollm2.yaml")
+    cfg = compose(["taker=smollm2"]).taker
     task = load_json_task(args.task, max_dev=50, max_test=args.n, seed=args.seed)
     model = LoraModel(smollm2.base_dir(), [], chat_template=args.chat_template)
+    line_tokens, _ = taker_lengths(model.tokenizer, model_context(model.model.config),
+                                   [cfg.template.format(input=it.input) for it in task.dev], [it.output for it in task.dev],
+                                   max_new_tokens=cfg.max_new_tokens)
     extract = make_extractor(task.answer_extract, [it.output for it in task.dev])
     judge = ReferenceJudge()
     inputs = [it.input for it in task.test]
     modes = {
-        "line": (cfg.template, cfg.max_new_tokens, cfg.stop, None),
+        "line": (cfg.template, line_tokens, cfg.stop, None),
         "reasoning": (cfg.reasoning_template, args.max_new_tokens or cfg.reasoning_max_new_tokens, None, extract),
     }
     print(f"task {task.name}: {len(inputs)} test items (seed {args.seed}), SmolLM2-135M-Instruct base, "
