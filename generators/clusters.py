@@ -27,8 +27,21 @@ _STOP = frozenset(
 )
 
 
+_SHAPE = re.compile(r"\d+|[^\w\s]")
+
+
 def _tokens(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOP and not w.isdigit()]
+    """Content words; a text with none (e.g. ``6*8+96``) is described by its form instead."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP and not w.isdigit()]
+    return words or _shape_tokens(text)
+
+
+def _shape_tokens(text: str) -> list[str]:
+    """Operators, number lengths (``#2``: a 2-digit number) and adjacent pairs of them. Without
+    these, every arithmetic item was an empty row: k-means put all but k-1 in one cluster and
+    k-1 experts were trained on one item each."""
+    unigrams = [f"#{len(t)}" if t.isdigit() else t for t in _SHAPE.findall(text)]
+    return unigrams + [a + b for a, b in zip(unigrams, unigrams[1:])]
 
 
 def tfidf(texts: Sequence[str], max_features: int = 1024, min_df: int = 2) -> np.ndarray:

@@ -150,8 +150,8 @@ def experts(
     without ``eval_examples`` the loss is measured on no more examples than the training sees
     (``steps x batch_size``, at most the Recipe's 8): a 1-step smoke expert would otherwise spend
     most of its time measuring itself.
-    The cache key covers the recipe, the dev items (so the task file and its subsample)
-    and the base conversion; a later call with the same arguments only returns paths.
+    The cache key covers the recipe, the dev items (so the task file and its subsample),
+    the clusters they were split into and the base conversion; a later call with the same arguments only returns paths.
     """
     from generators.clusters import cluster_texts
 
@@ -176,25 +176,26 @@ def experts(
         items_per_prompt=items_per_prompt, template=template, taker_template=taker_template,
         chat_template=chat_template, **settings,
     )
+    if role == "heldout":
+        rng = random.Random(f"heldout-{seed}")
+        order = rng.sample(range(len(dev)), len(dev))
+        groups = [sorted(order[i::k]) for i in range(k)]
+        seeds = [seed * 1000 + 500 + i for i in range(k)]
+    else:
+        groups = cluster_texts([it.input for it in dev], k, seed=seed)
+        seeds = [seed * 1000 + (0 if role == "generator" else 100) + i for i in range(k)]
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     data_hash = hashlib.sha256(
         json.dumps([[it.input, it.output] for it in dev], ensure_ascii=False).encode()
     ).hexdigest()
     key_src = {"v": EXPERTS_VERSION, "base": base.name, "role": role, "k": k, "data": data_hash,
+               "groups": hashlib.sha256(json.dumps(groups).encode()).hexdigest(),  # a clustering change retrains
                "recipe": {k_: (list(v) if isinstance(v, tuple) else v) for k_, v in vars(recipe).items()}}
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
     final = root / "smollm2" / "experts" / f"{_slug(task.name)}-{role}-k{k}-{key}"
     names = [f"{_slug(task.name)}_{'cluster' if role == 'generator' else role}_{i}" for i in range(k)]
 
     def train(tmp: Path) -> None:
-        if role == "heldout":
-            rng = random.Random(f"heldout-{seed}")
-            order = rng.sample(range(len(dev)), len(dev))
-            groups = [sorted(order[i::k]) for i in range(k)]
-            seeds = [seed * 1000 + 500 + i for i in range(k)]
-        else:
-            groups = cluster_texts([it.input for it in dev], k, seed=seed)
-            seeds = [seed * 1000 + (0 if role == "generator" else 100) + i for i in range(k)]
         clusters = [[dev[i] for i in g] for g in groups]
         fmt = getattr(task, "format_example", None)
         log(f"smollm2: training {k} {role} experts ({steps} steps each, cached in {final})")

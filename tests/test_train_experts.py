@@ -68,6 +68,21 @@ def test_clusters_split_topics_deterministically():
         kmeans_labels(tfidf(["a b"]), 2)
 
 
+def test_items_without_words_cluster_by_their_form():
+    """The arith task (the default): 400 dev items of four forms give four clusters of one form each
+    (all but 3 items used to fall into one cluster: they were empty TF-IDF rows)."""
+    from objectives.arith import ArithTask
+
+    texts = [it.input for it in ArithTask(n_dev=400, n_test=4, seed=0).dev]
+    groups = cluster_texts(texts, 4, seed=0)
+
+    def form(text: str) -> str:
+        return "chain" if "*" in text and "+" in text else next(op for op in "+-*" if op in text)
+
+    assert [len({form(texts[i]) for i in g}) for g in groups] == [1, 1, 1, 1]
+    assert {form(texts[g[0]]) for g in groups} == {"+", "-", "*", "chain"}
+
+
 @pytest.mark.parametrize("role", ["generator", "taker"])
 def test_train_experts_writes_loadable_adapters_and_loss_goes_down(tiny_base, task_file, tmp_path, role):
     from peft import PeftModel
