@@ -5,6 +5,12 @@
     DSWARM_REPRO_SMOKE=1 make reproduce              # the same
     python benchmarks/reproduce.py --reuse           # only rebuild the tables from the run dirs
 
+Re-running it with your own seeds, a subset of the methods and held-out takers that are not
+in this repository (any extra argument is a dswarm override passed to every run):
+
+    python benchmarks/reproduce.py --seeds 21,22,23,24,25 --methods base_model,ties \
+        'taker.heldout=[/models/my-llm,smollm2]' --out outputs/reproduce-mine
+
 One `dswarm -m` sweep per group of objectives (``--jobs`` side by side), then
 every run's summary.json is read once. Each run scored its final dataset on
 the search takers and on the held-out takers, split into column groups
@@ -59,7 +65,34 @@ def registered_methods() -> list[str]:
     return [REFERENCE] + [n for n in names if n != REFERENCE and n not in NOT_COMPARED]
 
 
-def sweep(out: Path, methods: list[str], p: dict, jobs: int) -> None:
+def chosen_methods(names: str | None) -> list[str]:
+    """--methods: Data Swarms (the reference of every difference) plus the named baselines; all when None."""
+    every = registered_methods()
+    if names is None:
+        return every
+    asked = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in asked if n not in every]
+    if unknown:
+        raise SystemExit(f"reproduce: --methods: not a compared method: {', '.join(unknown)} (compared: {', '.join(every)}; "
+                         f"{', '.join(NOT_COMPARED)}: benchmarks/adversarial.py)")
+    return [REFERENCE] + [n for n in every if n in asked and n != REFERENCE]
+
+
+def chosen_seeds(text: str | None, protocol: list[int]) -> list[int]:
+    """--seeds: distinct integers, at least as many as the protocol has (a bootstrap over fewer
+    pairs is not a CI worth reporting); the protocol's when None."""
+    if text is None:
+        return protocol
+    try:
+        seeds = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"reproduce: --seeds: expected comma-separated integers, got {text!r}") from None
+    if len(set(seeds)) != len(seeds) or len(seeds) < len(protocol):
+        raise SystemExit(f"reproduce: --seeds: need at least {len(protocol)} distinct seeds, got {text!r}")
+    return seeds
+
+
+def sweep(out: Path, methods: list[str], p: dict, jobs: int, overrides: list[str]) -> None:
     """Hydra multiruns, one per group of objectives, ``jobs`` at a time (one thread each), same budget for all."""
     dswarm = Path(sys.executable).parent / "dswarm"
     objectives = p["objectives"]
@@ -69,7 +102,7 @@ def sweep(out: Path, methods: list[str], p: dict, jobs: int) -> None:
     procs = []
     for group in groups:
         cmd = [str(dswarm), "-m", f"method={','.join(methods)}", f"objective={','.join(group)}",
-               f"seed={','.join(map(str, p['seeds']))}", f"hydra.sweep.dir={out}/{'_'.join(group)}", *sizes]
+               f"seed={','.join(map(str, p['seeds']))}", f"hydra.sweep.dir={out}/{'_'.join(group)}", *sizes, *overrides]
         print("$", " ".join(cmd), flush=True)
         procs.append(subprocess.Popen(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL))
     if any(proc.wait() != 0 for proc in procs):
@@ -175,13 +208,18 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="default: outputs/reproduce (outputs/reproduce-smoke)")
     parser.add_argument("--jobs", type=int, default=2, help="sweeps run side by side (split by objective)")
     parser.add_argument("--reuse", action="store_true", help="only rebuild the tables from an existing sweep")
-    args = parser.parse_args()
-    p = SMOKE if args.smoke else PROTOCOL
+    parser.add_argument("--seeds", help="comma-separated seeds instead of the protocol's (e.g. ones not in this repo)")
+    parser.add_argument("--methods", help="comma-separated baselines to compare (data_swarms is always run); default all")
+    args, overrides = parser.parse_known_args()
+    if bad := [o for o in overrides if "=" not in o or o.startswith("-")]:
+        raise SystemExit(f"reproduce: unknown argument {bad[0]!r} (extra arguments are dswarm overrides key=value)")
+    base = SMOKE if args.smoke else PROTOCOL
+    p = {**base, "seeds": chosen_seeds(args.seeds, base["seeds"])}
     out = args.out or REPO / "outputs" / ("reproduce-smoke" if args.smoke else "reproduce")
-    methods = registered_methods()
+    methods = chosen_methods(args.methods)
     started = time.time()
     if not args.reuse:
-        sweep(out / "sweep", methods, p, args.jobs)
+        sweep(out / "sweep", methods, p, args.jobs, overrides)
     table = rows(collect(out / "sweep"), methods, p["objectives"], p["seeds"])
     if not table:
         raise SystemExit(f"reproduce: no summary.json under {out / 'sweep'}")
@@ -194,7 +232,8 @@ def main() -> int:
         writer.writeheader()
         writer.writerows(table)
     plot(table, p["objectives"], out / "differences.png")
-    print(f"\nprotocol: {json.dumps(p)}; methods: {', '.join(methods)}\n")
+    print(f"\nprotocol: {json.dumps(p)}; methods: {', '.join(methods)}"
+          + (f"; overrides: {' '.join(overrides)}" if overrides else "") + "\n")
     print(text, end="")
     print(f"wrote {out}/tables.md, results.csv, differences.png in {time.time() - started:.0f} s")
     return 0
