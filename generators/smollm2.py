@@ -150,8 +150,9 @@ def experts(
     without ``eval_examples`` the loss is measured on no more examples than the training sees
     (``steps x batch_size``, at most the Recipe's 8): a 1-step smoke expert would otherwise spend
     most of its time measuring itself.
-    The cache key covers the recipe, the dev items (so the task file and its subsample),
-    the clusters they were split into and the base conversion; a later call with the same arguments only returns paths.
+    The cache key covers the recipe, the dev items (so the task file and its subsample), the
+    clusters they were split into and the base conversion; a later call with the same arguments
+    only returns paths.
     """
     from generators.clusters import cluster_texts
 
