@@ -98,6 +98,7 @@ class RunContext:
             "items/defeat_all": ev.defeat_all.tolist(),
             "judge/missing": ev.missing,
             **extra,
+            **{f"time/{name}": round(secs, 4) for name, secs in ev.seconds.items()},
             "seconds": round(time.time() - started, 3),
         }
         self.tracker.log(row, items)

@@ -45,6 +45,7 @@ class Evaluation:
     scored: int = field(default=0)
     valid_format: torch.Tensor | None = None  # [P] format parsed (valid/format)
     defeat_all: torch.Tensor | None = None  # [P] scored items every taker got wrong (< 0.5)
+    seconds: dict[str, float] = field(default_factory=dict)  # this process's wall time per phase (generate, answer, judge)
 
     @property
     def missing_fraction(self) -> float:
@@ -64,7 +65,7 @@ class Evaluator:
     once: generate (one multi-LoRA generation for every particle), answer
     (every search taker on every distinct item, one multi-LoRA pass) and
     judge (every answer in one call). With ``progress`` each phase prints one
-    line with its rate (items/s)."""
+    line with its rate (items/s); an Evaluation carries each phase's seconds."""
 
     def __init__(
         self,
@@ -84,6 +85,7 @@ class Evaluator:
         self.dist = dist
         self.progress = progress
         self.orig_means: torch.Tensor | None = None
+        self.clock: dict[str, float] = {}  # phase -> seconds since the current evaluation began
 
     def score_sets(
         self, item_sets: Sequence[Sequence[Item]], takers: TakerPanel | None = None, which: Sequence[int] | None = None
@@ -93,11 +95,11 @@ class Evaluator:
         chosen = list(range(len(panel))) if which is None else list(which)
 
         def answer_all(inputs: list[str]) -> list[list[str]]:
-            with phase("answer", len(inputs) * len(chosen), "answer", self.progress) as tick:
+            with phase("answer", len(inputs) * len(chosen), "answer", self.progress, self.clock) as tick:
                 return panel.answer_all(inputs, chosen, progress=tick)
 
         def judge(items: list[Item], answers: list[str]) -> list[float | None]:
-            with phase("judge", len(items), "item", self.progress) as tick:
+            with phase("judge", len(items), "item", self.progress, self.clock) as tick:
                 scores = self.judge.score(items, answers)
                 tick(len(items))
             return scores
@@ -125,7 +127,7 @@ class Evaluator:
     def write(self, vectors: torch.Tensor, seed: int, n_prompts: int, prompt: Prompt | None = None) -> list[list[Item]]:
         """Every row's items, one multi-LoRA generation (the generate phase); ``prompt``: see Writer.write_each."""
         total = len(vectors) * n_prompts * self.writer.settings.items_per_prompt
-        with phase("generate", total, "item", self.progress) as tick:
+        with phase("generate", total, "item", self.progress, self.clock) as tick:
             return self.writer.write_each(vectors, seed, n_prompts, progress=tick, prompt=prompt)
 
     def original_means(self, items: Sequence[Item], takers: TakerPanel | None = None) -> torch.Tensor:
@@ -147,6 +149,7 @@ class Evaluator:
         processes (the final evaluation, one-candidate baselines) every process
         writes the items and the takers are sharded instead.
         """
+        self.clock = {}
         n_prompts = n_prompts or self.writer.settings.prompts_per_step
         n = vectors.shape[0]
         if n >= self.dist.world:
@@ -158,7 +161,9 @@ class Evaluator:
             results = self.dist.gather(mine, n)
         else:
             results = [self.result(items, self.score_sharded(items, takers)) for items in self.write(vectors, seed, n_prompts)]
-        return self.combine(results, self.orig_means if orig_means is None else orig_means)
+        ev = self.combine(results, self.orig_means if orig_means is None else orig_means)
+        ev.seconds = self.clock
+        return ev
 
     def evaluate_items(self, items: list[Item], takers: TakerPanel | None = None, orig_means: torch.Tensor | None = None) -> Evaluation:
         """One fixed item set as a one-particle Evaluation, takers sharded over processes."""

@@ -3,26 +3,34 @@
 A multi-minute GPU step should not be silent: each phase shows a tqdm line
 (`generate: 100%|...| 640/640 [00:02, 305 item/s]`) that it updates as its
 batches finish and leaves on screen when done. Off unless asked (the run's
-`progress` setting, main process only), and then it costs nothing.
+`progress` setting, main process only), and then it costs nothing. Given a
+``clock`` dict, a phase also adds its wall seconds there: the step's
+`time/<phase>` metrics (metrics.jsonl, W&B) say where a step's time went.
 """
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 
 __all__ = ["phase"]
 
 
 @contextlib.contextmanager
-def phase(name: str, total: int, unit: str, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """Yields ``tick(n)``: n more of the phase's ``total`` units are done."""
-    if not enabled or total <= 0:
-        yield lambda n: None
-        return
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, desc=name, unit=unit, leave=True, mininterval=1.0)
+def phase(name: str, total: int, unit: str, enabled: bool, clock: dict[str, float] | None = None) -> Iterator[Callable[[int], None]]:
+    """Yields ``tick(n)``: n more of the phase's ``total`` units are done; adds its seconds to ``clock[name]``."""
+    start = time.perf_counter()
     try:
-        yield bar.update
+        if not enabled or total <= 0:
+            yield lambda n: None
+            return
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=name, unit=unit, leave=True, mininterval=1.0)
+        try:
+            yield bar.update
+        finally:
+            bar.close()
     finally:
-        bar.close()
+        if clock is not None:
+            clock[name] = clock.get(name, 0.0) + time.perf_counter() - start

@@ -41,6 +41,10 @@ def test_contract_files(mixed_run):
     assert [r["step"] for r in rows] == [1, 2]
     for key in ("utility", "best", "worst", "step_length", "valid_fraction", "seconds", "objective/difficulty"):
         assert key in rows[0], key
+    for row in rows:  # where each step's time went: the three phases, inside the step's wall time
+        generate, answer, judge = (row[f"time/{p}"] for p in ("generate", "answer", "judge"))
+        assert generate > 0 and answer > 0 and judge >= 0  # the exact-match verifier takes well under a millisecond
+        assert generate + answer + judge <= row["seconds"] + 1e-3
     summary = json.loads((mixed_run / "summary.json").read_text())
     for key in ("method", "objective", "seed", "initial_best", "best_utility", "steps", "stop_reason", "heldout"):
         assert key in summary, key
