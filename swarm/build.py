@@ -145,7 +145,8 @@ def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype, share: LoraMod
 
     base = smollm2.base_dir() if cfg.judge.model == "smollm2" else resolve_model(cfg.judge.model, "judge.model")
     model = plain_model("judge", base, share, device=device, dtype=dtype, chat_template=True)
-    return instantiate(cfg.judge, "judge")(generate=lambda prompts: model.generate(prompts, max_new_tokens=4, batch_size=8))
+    budget = cfg.judge.max_new_tokens
+    return instantiate(cfg.judge, "judge")(generate=lambda prompts: model.generate(prompts, max_new_tokens=budget, batch_size=8))
 
 
 def plain_model(group: str, base: Path, share: LoraModel | None, **kwargs: Any) -> LoraModel:

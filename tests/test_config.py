@@ -83,6 +83,28 @@ def test_a_partial_target_is_completed_by_the_run():
     assert type(judge).__name__ == "HFLLMJudge" and judge.template.startswith("Rate how correct")
 
 
+def test_the_hf_llm_judges_reply_budget_reaches_its_model(tiny_zoo, monkeypatch):
+    """judge.max_new_tokens (8 by default: 4 cut SmolLM2's "Rating: 7" to "Rating: ", a missing score)."""
+    import torch
+
+    import swarm.build as build
+
+    budgets = []
+
+    class Model:
+        def generate(self, prompts, max_new_tokens, batch_size):
+            budgets.append(max_new_tokens)
+            return ["Rating: 7"] * len(prompts)
+
+    monkeypatch.setattr(build, "plain_model", lambda *args, **kwargs: Model())
+    for extra, budget in (((), 8), (("judge.max_new_tokens=12",), 12)):
+        cfg = composed("judge=hf_llm", f"judge.model={tiny_zoo.base_dir}", *extra)
+        check(cfg)
+        assert build.build_judge(cfg, "cpu", torch.float32).generate(["q"]) == ["Rating: 7"] and budgets[-1] == budget
+    with pytest.raises(ConfigError, match=r"^judge\.max_new_tokens: must be >= 1, got 0"):
+        check(composed("judge=hf_llm", f"judge.model={tiny_zoo.base_dir}", "judge.max_new_tokens=0"))
+
+
 def test_every_schema_is_a_dataclass_with_no_secret_field():
     for options in SCHEMAS.values():
         for schema in options.values():

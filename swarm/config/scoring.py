@@ -32,15 +32,17 @@ class JudgeConf:
 class HFLLMJudgeConf(JudgeConf):
     """A local causal LM judge: the run loads ``model`` and passes its ``generate`` to the partial target."""
 
-    RUN_ONLY: ClassVar[tuple[str, ...]] = ("max_missing_fraction", "model")
+    RUN_ONLY: ClassVar[tuple[str, ...]] = ("max_missing_fraction", "model", "max_new_tokens")
     _partial_: bool = True
     model: str = MISSING
     template: Optional[str] = None
     reference: str = "with"  # with: the item's answer is shown as the reference; without: the paper's judge
+    max_new_tokens: int = 8  # the reply's budget: chat models often restate "Rating: " before the number
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _reference_mode(self.reference)
+        rules.at_least("judge.max_new_tokens", self.max_new_tokens, 1)
 
 
 def _reference_mode(value: str) -> None:
