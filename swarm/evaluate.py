@@ -162,7 +162,7 @@ class Evaluator:
         else:
             results = [self.result(items, self.score_sharded(items, takers)) for items in self.write(vectors, seed, n_prompts)]
         ev = self.combine(results, self.orig_means if orig_means is None else orig_means)
-        ev.seconds = self.clock
+        ev.seconds = dict(self.clock)  # a copy: scoring after this evaluation must not add to its phases
         return ev
 
     def evaluate_items(self, items: list[Item], takers: TakerPanel | None = None, orig_means: torch.Tensor | None = None) -> Evaluation:

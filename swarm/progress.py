@@ -19,18 +19,15 @@ __all__ = ["phase"]
 @contextlib.contextmanager
 def phase(name: str, total: int, unit: str, enabled: bool, clock: dict[str, float] | None = None) -> Iterator[Callable[[int], None]]:
     """Yields ``tick(n)``: n more of the phase's ``total`` units are done; adds its seconds to ``clock[name]``."""
-    start = time.perf_counter()
-    try:
-        if not enabled or total <= 0:
-            yield lambda n: None
-            return
+    start, bar = time.perf_counter(), None
+    if enabled and total > 0:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc=name, unit=unit, leave=True, mininterval=1.0)
-        try:
-            yield bar.update
-        finally:
-            bar.close()
+    try:
+        yield bar.update if bar is not None else (lambda n: None)
     finally:
+        if bar is not None:
+            bar.close()
         if clock is not None:
             clock[name] = clock.get(name, 0.0) + time.perf_counter() - start
