@@ -4,7 +4,7 @@ Accuracy of one taker (the SmolLM2 base model, no adapter) in both answer modes 
 a seeded subsample of a task's test split: ``line`` (one line, stop at newline) and
 ``reasoning`` (free text, the answer extracted by the task's rule), scored by the
 ``reference`` judge. The prompts and budgets are `taker=smollm2`'s (the composed run config);
-a null line budget is sized from the task as a run sizes it (generators/lengths.py).
+a null line budget is sized from the task as a run sizes it (swarm.build.answer_settings).
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from generators import smollm2  # noqa: E402
 from generators.experts import LoraModel  # noqa: E402
-from generators.lengths import model_context, taker_lengths  # noqa: E402
 from objectives.answers import make_extractor  # noqa: E402
 from objectives.judges import ReferenceJudge  # noqa: E402
 from objectives.tasks import load_json_task  # noqa: E402
+from swarm.build import answer_settings  # noqa: E402
 from swarm.config import compose  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,14 +38,12 @@ def main() -> None:
     cfg = compose(["taker=smollm2"]).taker
     task = load_json_task(args.task, max_dev=50, max_test=args.n, seed=args.seed)
     model = LoraModel(smollm2.base_dir(), [], chat_template=args.chat_template)
-    line_tokens, _ = taker_lengths(model.tokenizer, model_context(model.model.config),
-                                   [cfg.template.format(input=it.input) for it in task.dev], [it.output for it in task.dev],
-                                   max_new_tokens=cfg.max_new_tokens)
+    line = answer_settings(cfg, task, smollm2.base_dir())  # the line budget as a run sizes it
     extract = make_extractor(task.answer_extract, [it.output for it in task.dev])
     judge = ReferenceJudge()
     inputs = [it.input for it in task.test]
     modes = {
-        "line": (cfg.template, line_tokens, cfg.stop, None),
+        "line": (line.template, line.max_new_tokens, line.stop, None),
         "reasoning": (cfg.reasoning_template, args.max_new_tokens or cfg.reasoning_max_new_tokens, None, extract),
     }
     print(f"task {task.name}: {len(inputs)} test items (seed {args.seed}), SmolLM2-135M-Instruct base, "
