@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 # constraints.txt: the exact known-good versions (pyproject.toml has ranges)
 PIP    := $(PY) -m pip install -q -c constraints.txt
+# pytest-xdist workers; every test process runs one torch thread, so one worker a core (`make test TEST_WORKERS=1`: serial)
+TEST_WORKERS ?= auto
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile constraints.txt | sha1sum | cut -c1-12)
 
 .PHONY: install run test zoo reproduce bench clean
@@ -22,8 +24,8 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 run: install  ## build the embedded zoo (once) and run Data Swarms on it end to end
 	$(VENV)/bin/dswarm
 
-test: install  ## the test suite (CPU, offline)
-	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest
+test: install  ## the test suite (CPU, offline), a test file per worker (--dist loadfile: a file's fixtures are built once)
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 zoo: install  ## rebuild the embedded model zoo
 	$(VENV)/bin/dswarm-zoo --force
