@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache, LogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
 
-__all__ = ["Decoding", "length_chunks", "row_seed"]
+__all__ = ["Decoding", "compaction", "length_chunks", "row_seed"]
 
 
 def row_seed(seed: int, index: int) -> int:
