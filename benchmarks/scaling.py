@@ -4,8 +4,8 @@
 
 --curve: step time versus the swarm's size instead, per-particle versus
 multi-LoRA (benchmarks/multi_lora.py's step: distinct particles that
-sample as a run does, or --greedy; outputs checked identical): --particles P with T = 4 takers, and --takers T with P = 8, on
-the zoo or on SmolLM2-135M (--model smollm2: a real LM whose 0.5 GB of
+sample as a run does, or --greedy; outputs checked identical): --particles
+P with T = 4 takers, and --takers T with P = 8, on the zoo or on SmolLM2-135M (--model smollm2: a real LM whose 0.5 GB of
 weights a decode step reads once for all rows; the zoo's 0.5 MB base is
 compute-bound from the first row). Writes OUT_DIR/multi_lora_scaling.csv
 and .png (zoo) or multi_lora_scaling_smollm2.* and prints each path's

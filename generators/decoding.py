@@ -10,9 +10,10 @@ uninterrupted one.
 Finished rows leave the batch. `generate` keeps computing a row after its
 EOS or stop string until the batch's last row ends; in a zoo step the
 generators' rows are live for about half of their batch's decode steps and
-the takers' one-line answers for a quarter (docs/performance.md). The loop here (the same greedy
-step, processors and KV cache as `generate`) drops them from the batch, its
-KV cache and its adapters whenever that removes an eighth of the rows.
+the takers' one-line answers for a quarter (docs/performance.md). The loop
+here (the same greedy step, processors and KV cache as `generate`) drops
+them from the batch, its KV cache and its adapters whenever that removes an
+eighth of the rows.
 """
 from __future__ import annotations
 
