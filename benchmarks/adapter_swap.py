@@ -19,7 +19,7 @@ import torch  # noqa: E402
 from peft import PeftModel  # noqa: E402
 from transformers import AutoModelForCausalLM  # noqa: E402
 
-from generators.experts import LoraModel  # noqa: E402
+from generators.models.lora_model import LoraModel  # noqa: E402
 from generators.zoo import TAKER_TEMPLATE, build_zoo  # noqa: E402
 
 

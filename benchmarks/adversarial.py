@@ -14,7 +14,7 @@ Each arm's best taker (best/taker/) is scored on
     less every item any arm generated during its search (data/step_*.jsonl) or that is a dev
     item: generated data no taker of any arm was ever scored on; answers verified.
 It prints each arm's mean and the paired per-seed differences adversarial − control with
-a bootstrap 95% CI (swarm/stats.py); a win counts only where the CI excludes 0. The table
+a bootstrap 95% CI (swarm/report/stats.py); a win counts only where the CI excludes 0. The table
 also goes to DIR/table.md. Budget: 3 arms x 5 seeds x 10 steps with --jobs 2, sized for
 ~15 min on 2 shared cores (the time taken is printed).
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from swarm.build import build_task, taker_specs
 from swarm.config import compose_run
-from swarm.stats import paired_difference
+from swarm.report.stats import paired_difference
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,7 +61,7 @@ def sweep(out: Path, seeds: list[int], settings: list[str], jobs: int, threads: 
 
 def heldout_generated(runs: dict[str, Path], dev: set[str]) -> list:
     """The union of the arms' final datasets, less anything generated during any search and the dev items."""
-    from objectives.tasks import Item
+    from objectives.tasks.item import Item
 
     seen = set(dev)
     for run in runs.values():
@@ -78,10 +78,10 @@ def heldout_generated(runs: dict[str, Path], dev: set[str]) -> list:
 
 def score_takers(runs: dict[str, Path], items: list, cfg, task) -> dict[str, float]:
     """Mean verified score of each arm's best taker (and the initial taker) on ``items``."""
-    from generators.experts import LoraModel
-    from generators.takers import TakerPanel
-    from objectives.judges import VerifierJudge
-    from objectives.scores import score_items
+    from generators.models.lora_model import LoraModel
+    from generators.takers.lora_panel import TakerPanel
+    from objectives.judging.judges import VerifierJudge
+    from objectives.judging.scores import score_items
 
     first = next(iter(runs.values()))
     search, _ = taker_specs(cfg, task)  # the model swarm's LoRA takers of one base

@@ -15,10 +15,10 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from generators.experts import LoraModel  # noqa: E402
+from generators.models.lora_model import LoraModel  # noqa: E402
 from generators.prompts import few_shot_prompt  # noqa: E402
 from generators.zoo import GENERATOR_TEMPLATE, N_NEW, N_SHOTS, TAKER_STOP, TAKER_TEMPLATE, build_zoo  # noqa: E402
-from objectives.arith import FAMILIES, sample_problem  # noqa: E402
+from objectives.tasks.arith import FAMILIES, sample_problem  # noqa: E402
 
 
 def timed(fn, repeats: int):

@@ -24,7 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from generators.experts import LoraModel  # noqa: E402
+from generators.models.lora_model import LoraModel  # noqa: E402
 from generators.zoo import BINS, N_NEW, build_zoo  # noqa: E402
 from generators.zoo.skills import generator_prompts, generator_stats  # noqa: E402
 

@@ -43,15 +43,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from generators.experts import LoraModel  # noqa: E402
-from generators.takers import AnswerSettings, TakerPanel  # noqa: E402
+from generators.models.lora_model import LoraModel  # noqa: E402
+from generators.takers.lora_panel import AnswerSettings, TakerPanel  # noqa: E402
 from generators.writer import Writer, WriterSettings  # noqa: E402
-from objectives.arith import ArithTask  # noqa: E402
-from objectives.judges import VerifierJudge  # noqa: E402
+from objectives.judging.judges import VerifierJudge  # noqa: E402
 from objectives.metrics import WeightedSum  # noqa: E402
 from objectives.realism import Realism  # noqa: E402
-from swarm.dist import Dist  # noqa: E402
-from swarm.evaluate import Evaluation, Evaluator  # noqa: E402
+from objectives.tasks.arith import ArithTask  # noqa: E402
+from swarm.runtime.dist import Dist  # noqa: E402
+from swarm.search.evaluate import Evaluation, Evaluator  # noqa: E402
 
 TARGETS = {"zoo": 3.0, "smollm2": 2.0}
 WEIGHTS = {"difficulty": 1.0}
@@ -126,7 +126,7 @@ def random_adapters(base_dir: Path, out: Path, names: list[str]) -> list[Path]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from generators.experts import save_adapter
+    from generators.models.lora_model import save_adapter
 
     dirs = []
     for i, name in enumerate(names):
@@ -138,7 +138,7 @@ def random_adapters(base_dir: Path, out: Path, names: list[str]) -> list[Path]:
 
 
 def smollm2_bench(tmp: Path, n_takers: int, device: str, dtype: torch.dtype, greedy: bool = False) -> Bench | None:
-    from generators import smollm2
+    from generators.sources import smollm2
 
     if smollm2.gguf_path() is None:
         return None

@@ -7,7 +7,7 @@ Usage: python benchmarks/pso_update.py [--particles 4] [--rank 16] [--reps 5]
     adapter safetensors file, and a particle's update is five `lora_merge`s
     (p−x, g−x, x−w, velocity, position), each loading its inputs, summing per
     key and saving its output (temp dir, warm page cache: a lower bound).
-(b) this project: swarm.pso.PSO.step() as a run uses it (pso.fused=auto): on CPU
+(b) this project: swarm.search.pso.PSO.step() as a run uses it (pso.fused=auto): on CPU
     with particles this big, one torch.compile'd pass over the [n, d] tensors,
     in place. Its one-time compile is timed and printed apart.
 (c) the same step with pso.fused=false: six in-place passes over cache-sized
@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from generators.particles import flatten, spec_of
-from swarm.pso import PSO
+from generators.models.particles import flatten, spec_of
+from swarm.search.pso import PSO
 
 # gemma-2-9b attention: hidden 3584, 42 layers, q out 16×256, k/v out 8×256, o in 16×256.
 HIDDEN, LAYERS, Q_OUT, KV_OUT = 3584, 42, 4096, 2048

@@ -15,11 +15,11 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from generators import smollm2  # noqa: E402
-from generators.experts import LoraModel  # noqa: E402
-from objectives.answers import make_extractor  # noqa: E402
-from objectives.judges import ReferenceJudge  # noqa: E402
-from objectives.tasks import load_json_task  # noqa: E402
+from generators.models.lora_model import LoraModel  # noqa: E402
+from generators.sources import smollm2  # noqa: E402
+from objectives.judging.answers import make_extractor  # noqa: E402
+from objectives.judging.judges import ReferenceJudge  # noqa: E402
+from objectives.tasks.json_task import load_json_task  # noqa: E402
 from swarm.build import answer_settings  # noqa: E402
 from swarm.config import compose  # noqa: E402
 

@@ -40,7 +40,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from swarm.stats import paired_difference  # noqa: E402
+from swarm.report.stats import paired_difference  # noqa: E402
 
 # The protocol of docs/claim.md. Changing it is a protocol change: log it there with its reason.
 PROTOCOL = {

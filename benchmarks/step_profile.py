@@ -45,14 +45,14 @@ TARGET_RSS_MIB = 2048
 
 def _child(out: Path, overrides: list[str]) -> None:
     """Run `dswarm overrides` in this process with timers on; write the totals to ``out``."""
-    from generators.decoding import Decoding
-    from generators.experts import LoraModel
+    from generators.models.decoding import Decoding
+    from generators.models.lora_model import LoraModel
     from objectives.realism import Realism
     from swarm import build as build_mod
     from swarm import run as run_mod
-    from swarm.evaluate import Evaluator
-    from swarm.files import OrderedWriter
-    from swarm.pso import PSO
+    from swarm.runtime.files import OrderedWriter
+    from swarm.search.evaluate import Evaluator
+    from swarm.search.pso import PSO
 
     totals: dict[str, float] = defaultdict(float)
     background = [0.0]  # seconds the writer thread spent writing

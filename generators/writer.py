@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
-from generators.experts import LoraModel
+from generators.models.lora_model import LoraModel
 from generators.prompts import few_shot_prompt, parse_items, sample_examples
-from objectives.tasks import Item, Task
-from objectives.verify import NoVerifier, Verifier, verify
+from objectives.judging.verify import NoVerifier, Verifier, verify
+from objectives.tasks.item import Item, Task
 
 __all__ = ["Prompt", "Writer", "WriterSettings"]
 

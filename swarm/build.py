@@ -8,46 +8,33 @@ Models are loaded once; later steps only swap LoRA vectors in place.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from generators.experts import LoraModel
-from generators.lengths import GeneratorLengths, generator_lengths, model_context, taker_lengths
-from generators.hub import resolve_model
-from generators.panel import Panel, TakerSpec, build_panels
-from generators.sources import TakerSources
-from generators.taker_specs import SMOLLM2_ASKED, resolve_takers
-from generators.takers import AnswerSettings, TakerPanel
+from generators.models.lengths import GeneratorLengths, generator_lengths, model_context, taker_lengths
+from generators.models.lora_model import LoraModel
+from generators.sources.hub import resolve_model
+from generators.sources.protocol import TakerSources
+from generators.takers.lora_panel import AnswerSettings
+from generators.takers.panel import TakerSpec, build_panels
+from generators.takers.specs import SMOLLM2_ASKED, resolve_takers
 from generators.writer import Writer, WriterSettings
-from objectives.answers import make_extractor
-from objectives.judges import Judge
+from objectives.judging.answers import make_extractor
+from objectives.judging.judges import Judge
+from objectives.judging.verify import Verifier, make_verifier, unchecked_note
 from objectives.realism import Realism
-from objectives.tasks import Task
-from objectives.verify import Verifier, make_verifier, unchecked_note
+from objectives.tasks.item import Task
 from swarm.config import instantiate
-from swarm.dist import Dist
-from swarm.errors import ConfigError, first_line
-from swarm.evaluate import Evaluator
+from swarm.runtime.dist import Dist
+from swarm.runtime.errors import ConfigError, first_line
+from swarm.search.context import Setup
+from swarm.search.evaluate import Evaluator
 
 log = logging.getLogger("dswarm")
-
-
-@dataclass
-class Setup:
-    """The run's objects: one generator model, two taker panels, the judge and the evaluator."""
-
-    task: Task
-    dist: Dist
-    writer: Writer
-    takers: TakerPanel | Panel
-    heldout: TakerPanel | Panel
-    judge: Judge
-    evaluator: Evaluator
-    verifier: Verifier
 
 
 def resolve_device(device: str, dtype: str, dist: Dist) -> tuple[str, torch.dtype]:
@@ -141,7 +128,7 @@ def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype, share: LoraMod
     (on ``share``'s base dir it uses that loaded base with its adapters off, loading nothing)."""
     if not cfg.judge.get("_partial_", False):
         return instantiate(cfg.judge, "judge")
-    from generators import smollm2
+    from generators.sources import smollm2
 
     base = smollm2.base_dir() if cfg.judge.model == "smollm2" else resolve_model(cfg.judge.model, "judge.model")
     model = plain_model("judge", base, share, device=device, dtype=dtype, chat_template=True)
@@ -163,7 +150,7 @@ def build_verifier(cfg: DictConfig, task: Task, device: str, dtype: torch.dtype,
     options: dict[str, Any] = {k: val for k, val in OmegaConf.to_container(v).items() if k not in ("kind", "_target_")}
     generate = None
     if v.kind == "model":
-        from generators import smollm2
+        from generators.sources import smollm2
 
         base = smollm2.base_dir() if v.model == "smollm2" else resolve_model(v.model, "verifier.model")
         model = plain_model("verifier", base, share, device=device, dtype=dtype, chat_template=v.chat_template)

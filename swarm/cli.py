@@ -8,7 +8,7 @@
 
 Errors in the settings print one line and exit 2 (HYDRA_FULL_ERROR=1 shows the traceback).
 In a sweep a failed job records its line in its run dir and the sweep goes on
-(swarm/sweep.py); the app returns ``sweep.metric`` for sweepers.
+(swarm/runtime/sweep.py); the app returns ``sweep.metric`` for sweepers.
 """
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-from swarm import sweep
 from swarm.config import check  # also registers the schema that conf/*.yaml start from
-from swarm.errors import exit_on_error, one_line_hydra_errors
-from swarm.rundir import absolute_paths, register_resolvers, run_dir_lock
-from swarm.sweep import job_failures, metric_value
+from swarm.runtime import sweep
+from swarm.runtime.errors import exit_on_error, one_line_hydra_errors
+from swarm.runtime.rundir import absolute_paths, register_resolvers, run_dir_lock
+from swarm.runtime.sweep import job_failures, metric_value
 
 log = logging.getLogger("dswarm")
 register_resolvers()  # at import: a submitit job unpickles _app, and so this module, before its config resolves
@@ -54,7 +54,7 @@ def _app(cfg: DictConfig) -> float | None:
 
 def _run(cfg: DictConfig, run_dir: Path) -> float:
     """Check, lock the run dir, run; the number sweepers optimize (``sweep.metric``)."""
-    from swarm.dist import launched_rank
+    from swarm.runtime.dist import launched_rank
 
     check(cfg)  # the typed schema first: a bad setting (or a run dir in use) fails before torch and the models load
     with run_dir_lock(run_dir) if launched_rank() == 0 else nullcontext():  # rank 0 owns the run dir
@@ -88,7 +88,7 @@ def _quiet_libraries() -> None:
 
 
 def main() -> int:
-    from swarm.dist import follower_overrides, shutdown
+    from swarm.runtime.dist import follower_overrides, shutdown
 
     sys.argv += follower_overrides()  # under `accelerate launch`: only rank 0 has a run dir and logs
     try:

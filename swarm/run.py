@@ -5,52 +5,33 @@
 
 Every step appends metrics.jsonl, writes data/step_NNN.jsonl and an atomic
 checkpoint, so running the same command in the same run dir resumes. The method
-comes from ``method._target_`` (swarm/context.py says what it gets and returns);
+comes from ``method._target_`` (swarm/search/context.py says what it gets and returns);
 this module imports none of them.
 """
 from __future__ import annotations
 
 import logging
 import math
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from objectives.tasks import Item
-from swarm import checkpoint
+from objectives.tasks.item import Item
 from swarm.build import build
 from swarm.config import instantiate
-from swarm.context import RunContext, SearchResult
-from swarm.errors import ConfigError
-from swarm.evaluate import evaluation_summary, step_seed, taker_groups
-from swarm.files import OrderedWriter, atomic_dir, atomic_write_json, atomic_write_jsonl, remove_all_stale_temps
-from swarm.pso import PSO
-from swarm.publish import write_dataset
-from swarm.tracking import Tracker, plot_utility
+from swarm.report.publish import write_dataset
+from swarm.runtime import checkpoint
+from swarm.runtime.errors import ConfigError
+from swarm.runtime.files import OrderedWriter, atomic_dir, atomic_write_json, atomic_write_jsonl, remove_all_stale_temps
+from swarm.runtime.tracking import Tracker, plot_utility
+from swarm.search.context import RunContext, SearchResult
+from swarm.search.evaluate import evaluation_summary, step_seed, taker_groups
 
 log = logging.getLogger("dswarm")
 
 EXPORT_SEED_STEP = 1_000_000  # the final dataset's seed never coincides with a search step's
-
-
-def data_swarms(ctx: RunContext) -> SearchResult:
-    """Particle swarm optimization of the generator experts in weight space."""
-    pso = PSO.from_config(ctx.setup.writer.model.expert_vectors, ctx.cfg.pso, ctx.cfg.seed)
-    if ctx.state is not None:
-        pso.load_state_dict(ctx.state["pso"])
-    while pso.should_stop() is None:
-        started = time.time()
-        step = pso.steps_done + 1
-        ev = ctx.evaluate(pso.x, step)
-        pso.tell(ev.utility)
-        extra = {"best": pso.g_util, "worst": pso.worst_util, "step_length": pso.step_length, "restarts": int(pso.restarted.sum())}
-        pso.step()
-        ctx.record(step, ev, started, extra)
-        ctx.save({"method": "data_swarms", "step": step, "pso": pso.state_dict(), "orig_means": ctx.setup.evaluator.orig_means})
-    return SearchResult(pso.g.clone(), pso.initial_best, pso.g_util, pso.steps_done, pso.should_stop())
 
 
 def final_rows(items: list[Item], values: torch.Tensor, names: list[str]) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Adversarial Swarms (swarm/adversarial.py): the pool helpers, and the dual run (in-process, method=adversarial)."""
+"""Adversarial Swarms (swarm/search/methods/adversarial.py): the pool helpers, and the dual run (in-process, method=adversarial)."""
 from __future__ import annotations
 
 import json
@@ -7,14 +7,14 @@ import logging
 import pytest
 import torch
 
-from objectives.arith import solve
-from objectives.scores import Scores
-from objectives.tasks import Item
-from objectives.judges import ReferenceJudge, VerifierJudge
-from objectives.llm_judges import HFLLMJudge
-from swarm.adversarial import confirmed, generated_slots, initial_pool, pick_items, replace_in_pool
-from swarm.evaluate import Evaluation, ParticleResult
-from swarm.errors import ConfigError
+from objectives.judging.judges import ReferenceJudge, VerifierJudge
+from objectives.judging.llm_judges import HFLLMJudge
+from objectives.judging.scores import Scores
+from objectives.tasks.arith import solve
+from objectives.tasks.item import Item
+from swarm.runtime.errors import ConfigError
+from swarm.search.evaluate import Evaluation, ParticleResult
+from swarm.search.methods.adversarial import confirmed, generated_slots, initial_pool, pick_items, replace_in_pool
 from tests.cli import read_jsonl
 from tests.inprocess import config, run
 
@@ -156,8 +156,8 @@ def test_adversarial_run_writes_contract(adv_run, tiny_zoo):
 
 
 def test_pool_and_best_taker_are_checkpointed(adv_run, tiny_zoo):
-    from generators.experts import read_adapter
-    from generators.particles import flatten, spec_of
+    from generators.models.lora_model import read_adapter
+    from generators.models.particles import flatten, spec_of
 
     state = torch.load(adv_run / "checkpoint" / "state.pt", weights_only=True)
     assert state["method"] == "adversarial" and state["step"] == 3

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generators.takers import AnswerSettings, TakerPanel
-from objectives.answers import answer_is, last_number, make_extractor, resolve_rule
-from objectives.llm_judges import HFLLMJudge
-from objectives.tasks import Item
+from generators.takers.lora_panel import AnswerSettings, TakerPanel
+from objectives.judging.answers import answer_is, last_number, make_extractor, resolve_rule
+from objectives.judging.llm_judges import HFLLMJudge
+from objectives.tasks.item import Item
 from tests.cli import dswarm, read_jsonl
 
 

@@ -204,7 +204,7 @@ def test_bad_setting_gives_one_line_and_exit_2(results, case):
 def test_bad_setting_is_caught_at_startup(paths, case, monkeypatch):
     """Every hydra/schema case, in-process: composing fails, or check() raises naming the setting."""
     from swarm.config import check, compose
-    from swarm.errors import ConfigError
+    from swarm.runtime.errors import ConfigError
 
     _env_for_cases(monkeypatch)
     args = case.args(paths)
@@ -227,7 +227,7 @@ def test_bad_setting_is_caught_at_startup(paths, case, monkeypatch):
 def test_adapters_that_do_not_fit_name_the_setting(paths, adapters, message):
     """Checked when the model loads (the base's shapes are only known then): still one line naming the setting."""
     from swarm.build import load_lora_model
-    from swarm.errors import ConfigError
+    from swarm.runtime.errors import ConfigError
 
     with pytest.raises(ConfigError, match=message) as err:
         load_lora_model("generator", Path(paths["base"]), [Path(paths[a]) for a in adapters])

@@ -129,7 +129,7 @@ def test_sweep_and_report(tiny_zoo, tmp_path):
     dswarm("-m", "pso.inertia=0.2,0.4", "pso.max_steps=1", "logger=none", f"hydra.sweep.dir={sweep}")
     runs = sorted(p.parent for p in sweep.rglob("summary.json"))
     assert len(runs) == 2 and runs[0] != runs[1]
-    from swarm.report import main as report
+    from swarm.report.tables import main as report
 
     assert report([str(sweep)]) == 0
     table = (sweep / "table.md").read_text()

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from swarm.config import check, compose, instantiate
 from swarm.config.schema import SCHEMAS
-from swarm.errors import ConfigError
+from swarm.runtime.errors import ConfigError
 from tests.cli import REPO, dswarm, read_jsonl
 
 GROUPS = ("task", "generator", "taker", "judge", "verifier", "objective", "method", "pso", "logger")
@@ -72,8 +72,8 @@ def test_run_only_settings_are_not_passed_to_the_target():
 
 
 def test_a_target_that_is_missing_names_the_setting():
-    cfg = composed("judge._target_=objectives.judges.NoSuchJudge")
-    with pytest.raises(ConfigError, match=r"^judge\._target_: Error locating target 'objectives.judges.NoSuchJudge'"):
+    cfg = composed("judge._target_=objectives.judging.judges.NoSuchJudge")
+    with pytest.raises(ConfigError, match=r"^judge\._target_: Error locating target 'objectives.judging.judges.NoSuchJudge'"):
         instantiate(cfg.judge, "judge")
 
 
@@ -166,3 +166,16 @@ def test_a_finished_run_is_composed_again_into_the_schema(tmp_path):
     cfg = compose_run(tmp_path)
     assert cfg.method.name == "adversarial" and cfg.seed == 3 and list(cfg.taker.models)[0] == "lora:small"
     assert type(check(cfg).taker).__name__ == "ZooTakerConf"
+
+
+def test_checking_every_method_imports_no_model_code():
+    """A method's ``_target_`` is checked by finding its module; the methods' package imports nothing,
+    so `dswarm method=X` with a bad setting still fails in about a second, before torch loads."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from swarm.config import check, compose, options; "
+            "[check(compose(['method=' + m])) for m in options('method')]; "
+            "print(len(options('method')), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["10", "False"], out.stderr

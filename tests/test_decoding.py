@@ -12,11 +12,11 @@ import pytest
 import torch
 from transformers import GenerationConfig
 
-from generators.decoding import Decoding, compaction
-from generators.experts import LoraModel
+from generators.models.decoding import Decoding, compaction
+from generators.models.lora_model import LoraModel
 from generators.prompts import few_shot_prompt
 from generators.zoo import GENERATOR_TEMPLATE, N_SHOTS
-from objectives.arith import FAMILIES, sample_problem
+from objectives.tasks.arith import FAMILIES, sample_problem
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
 
@@ -49,7 +49,7 @@ def base_model(tiny_zoo):
 
 def _spy(monkeypatch) -> list[tuple[int, int, int, int]]:
     """Record (rows, rows kept, segments, segments kept) of every batch that shrank."""
-    from generators import decoding
+    from generators.models import decoding
 
     shrinks = []
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from objectives.tasks import JsonTask
+from objectives.tasks.json_task import JsonTask
 from tests.cli import REPO, dswarm
 
 OVERLAYS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
@@ -17,9 +17,9 @@ OVERLAYS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 def test_overlay_composes(name):
     proc = dswarm("--cfg=job", f"+experiment={name}", small=False)
     cfg = yaml.safe_load(proc.stdout)
-    assert cfg["task"]["_target_"] == "objectives.tasks.JsonTask" and cfg["task"]["path"].startswith("../shared/data/")
+    assert cfg["task"]["_target_"] == "objectives.tasks.json_task.JsonTask" and cfg["task"]["path"].startswith("../shared/data/")
     if name.startswith("paper_"):
-        assert cfg["generator"]["_target_"] == "generators.sources.hf_generators" and len(cfg["generator"]["adapters"]) == 4
+        assert cfg["generator"]["_target_"] == "generators.sources.hf.hf_generators" and len(cfg["generator"]["adapters"]) == 4
         assert "gemma-2-9b-it" in cfg["generator"]["base"]
         assert cfg["generator"]["items_per_prompt"] * cfg["generator"]["prompts_per_step"] == 200
         assert cfg["verifier"]["kind"] == "openai" and cfg["taker"]["answer"] == "reasoning"

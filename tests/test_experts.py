@@ -5,9 +5,9 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
-from generators.experts import LoraModel, save_adapter
-from generators.zoo import GENERATOR_TEMPLATE, TAKER_STOP, TAKER_TEMPLATE
+from generators.models.lora_model import LoraModel, save_adapter
 from generators.prompts import few_shot_prompt
+from generators.zoo import GENERATOR_TEMPLATE, TAKER_STOP, TAKER_TEMPLATE
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from objectives import metrics as M
-from objectives.registry import COMPONENTS
-from objectives.arith import ArithTask
-from objectives.judges import extract_number, reference_match
-from objectives.llm_judges import parse_rating
+from objectives.judging.judges import extract_number, reference_match
+from objectives.judging.llm_judges import parse_rating
 from objectives.realism import Realism
+from objectives.registry import COMPONENTS
+from objectives.tasks.arith import ArithTask
 
 FAST = settings(max_examples=60, deadline=None)
 EPS = 1e-3

@@ -20,10 +20,11 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from generators.prompts import _NUMBERED, few_shot_prompt, numbered, parse_items
-from objectives.arith import ArithTask, canonical, format_answer, parse_answer, solve
-from objectives.judges import extract_number
-from objectives.llm_judges import parse_rating
-from objectives.tasks import Item, JsonTask
+from objectives.judging.judges import extract_number
+from objectives.judging.llm_judges import parse_rating
+from objectives.tasks.arith import ArithTask, canonical, format_answer, parse_answer, solve
+from objectives.tasks.item import Item
+from objectives.tasks.json_task import JsonTask
 
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "120")), deadline=None)  # FUZZ_EXAMPLES=5000 to soak
 # Model output: any text, biased towards the characters parsers care about.

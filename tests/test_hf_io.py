@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from objectives.hf_task import HfTask
-from swarm.publish import push
+from objectives.tasks.hf import HfTask
+from swarm.report.publish import push
 from tests.cli import dswarm, env, read_jsonl
 from tests.conftest import HUB_ID, hub_cache
 
@@ -41,7 +41,7 @@ def test_hub_id_not_in_the_cache_is_one_line(tiny_zoo, tmp_path):
 def test_hub_snapshot_without_safetensors_is_refused(tiny_zoo, tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from generators.hub import resolve_model
+    from generators.sources.hub import resolve_model
 
     cache = hub_cache(tmp_path / "hub", tiny_zoo.base_dir)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
@@ -103,7 +103,7 @@ def test_push_uploads_adapter_dataset_and_cards(workflow_run, tmp_path):
 
 
 def test_push_refuses_an_unfinished_run_with_one_line(tmp_path):
-    from swarm.publish import main
+    from swarm.report.publish import main
 
     with pytest.raises(SystemExit) as exit_:
         main([str(tmp_path), "me/x"])

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from generators.prompts import few_shot_prompt, parse_items
-from objectives.tasks import Item, JsonTask, load_json_task, read_queries
+from objectives.tasks.item import Item
+from objectives.tasks.json_task import JsonTask, load_json_task, read_queries
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 GSM8K = DATA / "gsm8k.json"

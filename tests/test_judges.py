@@ -7,9 +7,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from objectives.judges import ReferenceJudge, VerifierJudge, extract_number, reference_match
-from objectives.llm_judges import HFLLMJudge, OpenAIJudge, parse_rating
-from objectives.tasks import Item
+from objectives.judging.judges import ReferenceJudge, VerifierJudge, extract_number, reference_match
+from objectives.judging.llm_judges import HFLLMJudge, OpenAIJudge, parse_rating
+from objectives.tasks.item import Item
 
 KEY = "sk-test-7f3a9c-very-secret"
 ENV = "DSWARM_TEST_JUDGE_KEY"

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from generators import smollm2
-from generators.lengths import generator_lengths, percentile, taker_lengths
+from generators.models.lengths import generator_lengths, percentile, taker_lengths
+from generators.sources import smollm2
 from tests.cli import dswarm, read_jsonl
 
 

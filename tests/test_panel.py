@@ -3,11 +3,11 @@ import json
 
 import pytest
 
-from generators import smollm2
-from generators.experts import LoraModel
-from generators.panel import Panel, build_panels, reversed_number
-from generators.taker_specs import SMOLLM2_ASKED, resolve_takers
-from generators.takers import AnswerSettings, TakerPanel
+from generators.models.lora_model import LoraModel
+from generators.sources import smollm2
+from generators.takers.lora_panel import AnswerSettings, TakerPanel
+from generators.takers.panel import Panel, build_panels, reversed_number
+from generators.takers.specs import SMOLLM2_ASKED, resolve_takers
 from generators.zoo import TAKER_STOP, TAKER_TEMPLATE
 from tests.cli import SMALL, dswarm
 

@@ -1,11 +1,11 @@
-"""generators.particles: the one LoRA <-> flat vector mapping round-trips exactly."""
+"""generators.models.particles: the one LoRA <-> flat vector mapping round-trips exactly."""
 
 import dataclasses
 
 import pytest
 import torch
 
-from generators.particles import flatten, share_flat, spec_of, unflatten
+from generators.models.particles import flatten, share_flat, spec_of, unflatten
 
 
 def _lora(seed: int = 0, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from generators.experts import LoraModel
-from swarm.pso import PSO
+from generators.models.lora_model import LoraModel
+from swarm.search.pso import PSO
 
 REPO_DEFAULTS = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "pso" / "default.yaml")
 WEIGHTS = torch.tensor([0.45, 0.30, 0.15, 0.10])

@@ -1,4 +1,4 @@
-"""swarm.pso: hand-computed updates, bests, restarts, stopping, resume, optimization."""
+"""swarm.search.pso: hand-computed updates, bests, restarts, stopping, resume, optimization."""
 
 import io
 import math
@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from swarm import pso as pso_module
-from swarm.pso import PSO
+from swarm.search import pso as pso_module
+from swarm.search.pso import PSO
 
 X0 = torch.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, -1.0]])
 

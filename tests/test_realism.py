@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from objectives.arith import ArithTask
 from objectives.realism import Realism, tokenize
+from objectives.tasks.arith import ArithTask
 
 QUERIES = [
     "What is the capital of France?",

@@ -32,17 +32,17 @@ import pytest
 import torch
 
 from generators.writer import Writer, WriterSettings
-from objectives.arith import ArithTask, format_answer, solve
-from objectives.judges import VerifierJudge
+from objectives.judging.judges import VerifierJudge
 from objectives.metrics import WeightedSum
 from objectives.realism import Realism
-from swarm import checkpoint
-from swarm.dist import Dist
-from swarm.errors import ConfigError
-from swarm.evaluate import Evaluator
-from swarm.files import OrderedWriter, atomic_dir, atomic_write_bytes, remove_all_stale_temps
-from swarm.pso import PSO
-from swarm.tracking import Tracker, read_metrics
+from objectives.tasks.arith import ArithTask, format_answer, solve
+from swarm.runtime import checkpoint
+from swarm.runtime.dist import Dist
+from swarm.runtime.errors import ConfigError
+from swarm.runtime.files import OrderedWriter, atomic_dir, atomic_write_bytes, remove_all_stale_temps
+from swarm.runtime.tracking import Tracker, read_metrics
+from swarm.search.evaluate import Evaluator
+from swarm.search.pso import PSO
 from tests.cli import DSWARM, FAST, REPO, SMALL, dswarm, env, read_jsonl
 from tools.judge_server import JudgeServer, judge_overrides
 
@@ -198,7 +198,7 @@ def test_judge_down_stops_cleanly_then_resumes(reference, tmp_path, monkeypatch)
 
 _WRITER = """
 import itertools, json, sys
-from swarm.files import atomic_write_bytes
+from swarm.runtime.files import atomic_write_bytes
 for i in itertools.count():
     atomic_write_bytes(sys.argv[1], json.dumps({"i": i, "pad": "x" * (1000 + 997 * (i % 500))}).encode())
 """
@@ -393,7 +393,7 @@ def test_nan_and_inf_utilities_are_never_the_best():
 
 def test_sampling_from_a_particle_with_nan_weights_does_not_crash(tiny_zoo):
     """PSO can move a particle far enough that its logits overflow; sampling must not raise."""
-    from generators.experts import LoraModel
+    from generators.models.lora_model import LoraModel
 
     model = LoraModel(tiny_zoo.base_dir, list(tiny_zoo.generators.values())[:1])
     model.load(torch.full((model.dim,), math.nan))

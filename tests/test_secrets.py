@@ -46,7 +46,7 @@ def test_planted_key_never_leaves_the_environment(tiny_zoo, tmp_path, monkeypatc
 
 
 def test_openai_judge_never_shows_its_key(monkeypatch):
-    from objectives.llm_judges import OpenAIJudge
+    from objectives.judging.llm_judges import OpenAIJudge
 
     monkeypatch.setenv(KEY_ENV, KEY)
     judge = OpenAIJudge(base_url="http://127.0.0.1:9/v1", model="m", api_key_env=KEY_ENV, timeout=0.5, max_retries=0)

@@ -12,7 +12,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 
 from swarm.config import compose
-from swarm.rundir import register_resolvers
+from swarm.runtime.rundir import register_resolvers
 from tests.cli import DSWARM, REPO, SMALL, dswarm, env
 
 

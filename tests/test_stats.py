@@ -1,6 +1,6 @@
 import pytest
 
-from swarm.stats import bootstrap_ci, paired_difference
+from swarm.report.stats import bootstrap_ci, paired_difference
 
 
 def test_paired_mean_by_hand():

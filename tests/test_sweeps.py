@@ -8,8 +8,8 @@ import time
 import pytest
 import yaml
 
-from swarm.errors import ConfigError
-from swarm.sweep import metric_value
+from swarm.runtime.errors import ConfigError
+from swarm.runtime.sweep import metric_value
 from tests.cli import DSWARM, REPO, SMALL, dswarm, env
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from generators.clusters import cluster_texts, kmeans_labels, tfidf
-from generators.experts_cli import main
-from generators.train_experts import Recipe, train_experts
-from objectives.tasks import JsonTask
+from generators.training.cli import main
+from generators.training.clusters import cluster_texts, kmeans_labels, tfidf
+from generators.training.experts import Recipe, train_experts
+from objectives.tasks.json_task import JsonTask
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
 
@@ -71,7 +71,7 @@ def test_clusters_split_topics_deterministically():
 def test_items_without_words_cluster_by_their_form():
     """The arith task (the default): 400 dev items of four forms give four clusters of one form each
     (all but 3 items used to fall into one cluster: they were empty TF-IDF rows)."""
-    from objectives.arith import ArithTask
+    from objectives.tasks.arith import ArithTask
 
     texts = [it.input for it in ArithTask(n_dev=400, n_test=4, seed=0).dev]
     groups = cluster_texts(texts, 4, seed=0)
@@ -88,7 +88,7 @@ def test_train_experts_writes_loadable_adapters_and_loss_goes_down(tiny_base, ta
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from generators.experts import LoraModel
+    from generators.models.lora_model import LoraModel
 
     task = JsonTask(task_file)
     groups = cluster_texts([it.input for it in task.dev], 2, seed=0)

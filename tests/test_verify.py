@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from objectives.scores import defeat_all, format_valid
-from objectives.tasks import Item
-from objectives.verify import ExactVerifier, ModelVerifier, OpenAIVerifier, make_verifier, token_f1, verify
+from objectives.judging.scores import defeat_all, format_valid
+from objectives.judging.verify import ExactVerifier, ModelVerifier, OpenAIVerifier, make_verifier, token_f1, verify
+from objectives.tasks.item import Item
 from tests.cli import FAST, SMALL, dswarm, read_jsonl
 from tools.judge_server import JudgeServer, reply, verifier_overrides
 

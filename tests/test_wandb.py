@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from swarm.tracking import flatten, item_columns, wandb_mode
+from swarm.runtime.tracking import flatten, item_columns, wandb_mode
 from tests.cli import SMALL, read_jsonl
 from tests.wandb_records import read_run, table
 

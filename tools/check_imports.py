@@ -7,9 +7,12 @@ Reads the source with `ast` (imports nothing it checks). Every import of a
 repo module counts, also one inside a function (a lazy import is still an
 arrow); ``from pkg import name`` points at ``pkg.name`` when that is a module.
 A module over ``--max-lines`` is flagged (printed, not an error: the ~300-line
-rule is a guide). Errors: an import cycle, or a module of a folder importing a
+rule is a guide). Errors: an import cycle, a module of a folder importing a
 folder it must not (``generators/`` and ``objectives/`` never import ``swarm/``;
-nothing but the tests imports ``tests/``: what a benchmark or tool needs lives outside it).
+nothing but the tests imports ``tests/``: what a benchmark or tool needs lives outside it),
+or a room importing a room later in the flow (``ROOMS``: config → models →
+generated items → scores → objectives → search → the run; a room may import
+the rooms before it and itself).
 """
 from __future__ import annotations
 
@@ -29,6 +32,36 @@ FORBIDDEN = {  # folder -> folders it must not import
     "tools": (TESTS,),
     "benchmarks": (TESTS,),
 }
+
+# The rooms in the order data flows through them, each importing only rooms before it (and itself).
+# A module's room is the longest entry that is its name or a prefix of it; modules in no room (tools,
+# benchmarks) are held only to FORBIDDEN.
+ROOMS = (
+    "objectives.tasks",      # the item type and the tasks
+    "objectives.judging",    # judges, verifiers, answer extraction, the score tensor
+    "objectives",            # the objectives themselves: metrics, registry, realism
+    "generators.models",     # one base LM, adapters, decoding, flat vectors, the models' cache
+    "generators.prompts",    # few-shot prompts and the parser of numbered items
+    "generators.training",   # the training loop, clusters, LoRA experts
+    "generators.zoo",        # the embedded zoo
+    "generators.sources",    # where models come from (zoo, HF dirs, SmolLM2)
+    "generators.training.cli",  # dswarm-experts: trains on any source's base (smollm2 too)
+    "generators.takers",     # taker panels and their entries
+    "generators.writer",     # a generator writes items
+    "swarm.runtime",         # errors, files, checkpoints, run dir, processes, tracking, sweeps
+    "swarm.config",          # the typed schema
+    "swarm.search",          # PSO, evaluation, the method contract, the methods
+    "swarm.report",          # tables, statistics, publishing
+    "swarm.build",           # config -> the run's objects
+    "swarm.run",             # one run
+    "swarm.cli",             # dswarm
+)
+
+
+def room_of(module: str, rooms: tuple[str, ...] = ROOMS) -> str | None:
+    """The longest room that is ``module`` or a package above it; None outside every room."""
+    found = [r for r in rooms if module == r or module.startswith(r + ".")]
+    return max(found, key=len) if found else None
 
 
 @dataclass
@@ -118,11 +151,17 @@ def cycles(plan: Plan) -> list[list[str]]:
     return sorted(out)
 
 
-def wrong_way(plan: Plan) -> list[tuple[str, str]]:
-    """(module, imported) pairs that break FORBIDDEN."""
+def wrong_way(plan: Plan, rooms: tuple[str, ...] = ROOMS) -> list[tuple[str, str]]:
+    """(module, imported) pairs that break FORBIDDEN, or point from a room to a later one."""
+    rank = {room: i for i, room in enumerate(rooms)}
+
+    def backwards(m: str, t: str) -> bool:
+        src, dst = room_of(m, rooms), room_of(t, rooms)
+        return src is not None and dst is not None and rank[dst] > rank[src]
+
     return sorted(
         (m, t) for m, targets in plan.imports.items() for t in targets
-        if plan.folder(t) in FORBIDDEN.get(plan.folder(m), ())
+        if plan.folder(t) in FORBIDDEN.get(plan.folder(m), ()) or backwards(m, t)
     )
 
 
@@ -140,7 +179,8 @@ def report(plan: Plan, max_lines: int) -> str:
     lines += [f"  {' <-> '.join(c)}" for c in found]
     arrows = wrong_way(plan)
     rules = "; ".join(f"{k}/ imports no {', '.join(f'{v}/' for v in vs)}" for k, vs in FORBIDDEN.items())
-    lines.append(f"imports against the arrows ({rules}): {len(arrows)}")
+    lines.append(f"rooms in the order data flows (each imports only those before it): {' < '.join(ROOMS)}")
+    lines.append(f"imports against the arrows ({rules}; no room imports a later one): {len(arrows)}")
     lines += [f"  {m} imports {t}" for m, t in arrows]
     return "\n".join(lines) + "\n"
 

@@ -5,10 +5,19 @@ Modules: tokenizer (the character tokenizer), problems (the problem space and tr
 recipe (what is trained, the cache key), train (the training jobs), skills (the skill matrix),
 build (build, cache, load; the ``dswarm-zoo`` command).
 """
-from generators.cache import default_cache_dir
+from generators.models.cache import default_cache_dir
 from generators.zoo.build import Zoo, build_zoo, main
 from generators.zoo.problems import (
-    BINS, CLUSTERS, GENERATOR_TEMPLATE, HARD, N_NEW, N_SHOTS, TAKER_STOP, TAKER_TEMPLATE, bin_of, sample,
+    BINS,
+    CLUSTERS,
+    GENERATOR_TEMPLATE,
+    HARD,
+    N_NEW,
+    N_SHOTS,
+    TAKER_STOP,
+    TAKER_TEMPLATE,
+    bin_of,
+    sample,
 )
 from generators.zoo.recipe import RECIPE_VERSION, RECIPES, recipe_key
 from generators.zoo.skills import skill_table

@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from generators.cache import build_once, default_cache_dir
+from generators.models.cache import build_once, default_cache_dir
 from generators.zoo.recipe import RECIPE_VERSION, RECIPES, recipe_key
 from generators.zoo.skills import measure_generators, measure_takers, skill_table
 from generators.zoo.train import train_lora, train_scratch

@@ -15,7 +15,7 @@ import re
 from typing import Mapping
 
 from generators.prompts import few_shot_prompt, numbered
-from objectives.arith import FAMILIES, format_answer, sample_problem, solve
+from objectives.tasks.arith import FAMILIES, format_answer, sample_problem, solve
 
 __all__ = [
     "AXES", "BINS", "CLUSTERS", "HARD", "GENERATOR_TEMPLATE", "TAKER_TEMPLATE", "TAKER_STOP", "N_SHOTS", "N_NEW",

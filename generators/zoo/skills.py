@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from generators.experts import LoraModel
+from generators.models.lora_model import LoraModel
 from generators.prompts import few_shot_prompt, parse_items
 from generators.zoo.problems import BINS, GENERATOR_TEMPLATE, N_NEW, N_SHOTS, TAKER_STOP, TAKER_TEMPLATE, bin_of, sample
-from objectives.arith import FAMILIES, canonical, parse_answer, sample_problem, solve
+from objectives.tasks.arith import FAMILIES, canonical, parse_answer, sample_problem, solve
 
 __all__ = ["measure_takers", "measure_generators", "generator_stats", "skill_table"]
 

@@ -4,19 +4,20 @@
 lists, or a taker on Q/A lines of its data mix); ``train_lora`` trains a LoRA
 of a saved model (a generator expert on lists of its cluster, or an
 adversarial LoRA taker on Q/A lines of its cluster). Both use the project's
-one training loop (generators/training.py).
+one training loop (generators/training/loop.py).
 """
 from __future__ import annotations
 
 import hashlib
 import random
 import time
+
 import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from generators.experts import save_adapter
-from generators.training import collator, encode, train_loop
+from generators.models.lora_model import save_adapter
+from generators.training.loop import collator, encode, train_loop
 from generators.zoo.problems import list_pair, qa_pair, sample, weighted_bin
 from generators.zoo.recipe import MIXES, ModelSpec
 from generators.zoo.tokenizer import build_tokenizer

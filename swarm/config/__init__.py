@@ -21,9 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ValidationError
 
 from swarm.config.schema import SCHEMAS, Config
-from swarm.errors import ConfigError, first_line
+from swarm.runtime.errors import ConfigError, first_line
 
-__all__ = ["check", "compose", "compose_run", "instantiate", "register", "Config"]
+__all__ = ["check", "compose", "compose_run", "instantiate", "options", "register", "Config"]
 
 
 def register() -> None:
@@ -109,9 +109,15 @@ def instantiate(node: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
+def options(group: str) -> list[str]:
+    """The options of a config group, sorted: its conf/<group>/*.yaml files (the one list of them)."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
 def compose(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
     """The config ``dswarm overrides`` would run, composed in this process (not yet checked)."""
-    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     GlobalHydra.instance().clear()

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Dict, List, Optional
 from omegaconf import MISSING
 
 from swarm.config import rules
-from swarm.errors import ConfigError, first_line
+from swarm.runtime.errors import ConfigError, first_line
 
 # ---------------------------------------------------------------------------------- task
 
@@ -49,7 +49,7 @@ class TextTaskConf:
         if self.realism_corpus and not self.realism_corpus.startswith("datasets:"):
             rules.file("task.realism_corpus", self.realism_corpus)
         if self.answer_extract != "auto":
-            from objectives.answers import make_extractor  # no torch: the rule's parser
+            from objectives.judging.answers import make_extractor  # no torch: the rule's parser
 
             try:
                 make_extractor(self.answer_extract)
@@ -65,7 +65,7 @@ class JsonTaskConf(TextTaskConf):
         self._check_subsample()
         rules.file("task.path", self.path, "task file")
         self._check_corpus_and_answers()
-        from objectives.tasks import JsonTask  # no torch: the real parser, run again when the run builds
+        from objectives.tasks.json_task import JsonTask  # no torch: the real parser, run again when the run builds
 
         try:
             JsonTask(self.path, max_dev=self.max_dev, max_test=self.max_test, seed=self.seed)
@@ -75,7 +75,7 @@ class JsonTaskConf(TextTaskConf):
 
 @dataclass
 class HfTaskConf(TextTaskConf):
-    """Any source the `datasets` library loads (objectives/hf_task.py); loaded when the run builds."""
+    """Any source the `datasets` library loads (objectives/tasks/hf.py); loaded when the run builds."""
 
     source: str = MISSING
     subset: Optional[str] = None
@@ -164,7 +164,7 @@ class TakerConf:
         "template", "chat_template", "max_new_tokens", "stop", "batch_size", "answer", "reasoning_template",
         "reasoning_max_new_tokens", "smollm2",
     )
-    _target_: str = MISSING  # (task, seed) -> generators.sources.TakerSources (search and held-out entries)
+    _target_: str = MISSING  # (task, seed) -> generators.sources.protocol.TakerSources (search and held-out entries)
     _partial_: bool = True
     template: str = MISSING
     chat_template: bool = MISSING
@@ -174,7 +174,7 @@ class TakerConf:
     answer: str = "line"  # line | reasoning (free text, the answer found by task.answer_extract)
     reasoning_template: str = MISSING
     reasoning_max_new_tokens: int = MISSING
-    smollm2: Optional[Dict[str, Any]] = None  # how smollm2 entries are asked (generators.taker_specs.SMOLLM2_ASKED)
+    smollm2: Optional[Dict[str, Any]] = None  # how smollm2 entries are asked (generators.takers.specs.SMOLLM2_ASKED)
 
     def __post_init__(self) -> None:
         rules.optional_at_least("taker.max_new_tokens", self.max_new_tokens, 1)
@@ -185,7 +185,7 @@ class TakerConf:
 
 @dataclass
 class ZooTakerConf(TakerConf):
-    """Entries (generators/taker_specs.py): a zoo taker name, lora:<cluster>, smollm2, or <model dir>[@<adapter dir>]."""
+    """Entries (generators/takers/specs.py): a zoo taker name, lora:<cluster>, smollm2, or <model dir>[@<adapter dir>]."""
 
     models: List[str] = MISSING
     heldout: List[str] = MISSING

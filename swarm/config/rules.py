@@ -2,7 +2,7 @@
 
     in_range("pso.inertia", 1.5, 0, 1)   # ConfigError("pso.inertia: must be in [0, 1], got 1.5")
 
-``check_pso`` holds the PSO's rules: ``swarm.pso.PSO`` and the schema both call it.
+``check_pso`` holds the PSO's rules: ``swarm.search.pso.PSO`` and the schema both call it.
 Types are OmegaConf's job (a typed field refuses ``pso.inertia=abc`` while the
 config composes); these are the ranges, the files on disk and the environment.
 Pure Python: no torch, no model.
@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from swarm.errors import ConfigError
+from swarm.runtime.errors import ConfigError
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -59,7 +59,7 @@ def directory(key: str, value: str, files: Sequence[str] = ()) -> None:
     """``value`` is a directory holding ``files``, or a hub id whose snapshot in the HF cache does."""
     path = Path(value)
     if not path.is_dir():
-        from generators.hub import is_hub_id, resolve_model  # no torch
+        from generators.sources.hub import is_hub_id, resolve_model  # no torch
 
         if is_hub_id(value):
             try:

@@ -21,11 +21,18 @@ from omegaconf import MISSING
 
 from swarm.config import rules
 from swarm.config.inputs import (
-    ArithTaskConf, HfTaskConf, HFGeneratorConf, HFTakerConf, JsonTaskConf, SmolLM2GeneratorConf, SmolLM2TakerConf,
-    ZooGeneratorConf, ZooTakerConf,
+    ArithTaskConf,
+    HFGeneratorConf,
+    HFTakerConf,
+    HfTaskConf,
+    JsonTaskConf,
+    SmolLM2GeneratorConf,
+    SmolLM2TakerConf,
+    ZooGeneratorConf,
+    ZooTakerConf,
 )
 from swarm.config.scoring import HFLLMJudgeConf, JudgeConf, ModelVerifierConf, OpenAIJudgeConf, OpenAIVerifierConf, VerifierConf
-from swarm.errors import ConfigError
+from swarm.runtime.errors import ConfigError
 
 # ---------------------------------------------------------------------------------- objective
 
@@ -122,7 +129,7 @@ class PromptSearchConf(MethodConf):
 class AdversarialConf(MethodConf):
     pool_size: int = MISSING
     replace_fraction: float = MISSING
-    feed: str = MISSING  # which generated items enter the takers' pool (swarm.adversarial.FEEDS)
+    feed: str = MISSING  # which generated items enter the takers' pool (swarm.search.methods.adversarial.FEEDS)
 
     def __post_init__(self) -> None:
         rules.at_least("method.pool_size", self.pool_size, 1)
@@ -132,7 +139,7 @@ class AdversarialConf(MethodConf):
 
 @dataclass
 class PSOConf:
-    """The rules of ``swarm.pso.PSO`` (which takes these as keyword arguments)."""
+    """The rules of ``swarm.search.pso.PSO`` (which takes these as keyword arguments)."""
 
     inertia: float = MISSING
     cognitive: float = MISSING
@@ -190,7 +197,7 @@ class ExportConf:
 
 @dataclass
 class BatchingConf:
-    """Multi-LoRA batching (generators/multi_lora.py): every particle and every taker in one forward pass."""
+    """Multi-LoRA batching (generators/models/multi_lora.py): every particle and every taker in one forward pass."""
 
     multi_lora: bool = MISSING  # false: one adapter at a time (the per-particle path)
     max_batch_tokens: int = MISSING  # rows x (prompt + new tokens) per forward pass: the KV-cache budget of a chunk

@@ -12,7 +12,6 @@ from omegaconf import MISSING
 
 from swarm.config import rules
 
-
 # ---------------------------------------------------------------------------------- judge
 
 
@@ -89,12 +88,12 @@ class OpenAIJudgeConf(JudgeConf, EndpointConf):
 
 @dataclass
 class VerifierConf:
-    """How a generated item's own answer is confirmed (objectives/verify.py): auto | exact | none."""
+    """How a generated item's own answer is confirmed (objectives/judging/verify.py): auto | exact | none."""
 
     kind: str = MISSING
 
     def __post_init__(self) -> None:
-        from objectives.verify import KINDS  # no torch: names only
+        from objectives.judging.verify import KINDS  # no torch: names only
 
         rules.one_of("verifier.kind", self.kind, KINDS, ", ".join(KINDS))
 
