@@ -7,6 +7,7 @@ Models are loaded once; later steps only swap LoRA vectors in place.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from generators.models.cache import default_cache_dir
 from generators.models.lengths import GeneratorLengths, generator_lengths, model_context, taker_lengths
 from generators.models.lora_model import LoraModel
 from generators.sources.hub import resolve_model
@@ -23,6 +25,7 @@ from generators.takers.lora_panel import AnswerSettings
 from generators.takers.panel import TakerSpec, build_panels
 from generators.takers.specs import SMOLLM2_ASKED, resolve_takers
 from generators.writer import Writer, WriterSettings
+from objectives.endpoints import Usage
 from objectives.judging.answers import make_extractor
 from objectives.judging.judges import Judge
 from objectives.judging.verify import Verifier, make_verifier, unchecked_note
@@ -123,11 +126,32 @@ def taker_specs(cfg: DictConfig, task: Task) -> tuple[list[TakerSpec], list[Take
         raise ConfigError(first_line(err)) from err
 
 
-def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype, share: LoraModel | None = None) -> Judge:
+def endpoint_sharing(cfg: DictConfig, usage: Usage) -> dict[str, Any]:
+    """What every endpoint client of the run shares: the disk cache of replies (``endpoints.cache``) and
+    the usage ledger."""
+    e = cfg.endpoints
+    cache_dir = (e.cache_dir or str(default_cache_dir() / "endpoints")) if e.cache else None
+    return {"cache_dir": cache_dir, "usage": usage}
+
+
+def _taken(node: DictConfig, shared: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``shared`` that ``node``'s target takes as parameters (a judge of yours need not)."""
+    from hydra.utils import get_object
+
+    try:
+        params = inspect.signature(get_object(node._target_)).parameters
+    except (ImportError, ValueError, TypeError):
+        return {}
+    return {k: v for k, v in shared.items() if k in params}
+
+
+def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype, share: LoraModel | None = None,
+                shared: dict[str, Any] | None = None) -> Judge:
     """The judge from ``judge._target_``; a ``_partial_`` judge gets a local model's ``generate``
-    (on ``share``'s base dir it uses that loaded base with its adapters off, loading nothing)."""
+    (on ``share``'s base dir it uses that loaded base with its adapters off, loading nothing); an
+    endpoint judge gets the run's ``shared`` endpoint cache and usage ledger."""
     if not cfg.judge.get("_partial_", False):
-        return instantiate(cfg.judge, "judge")
+        return instantiate(cfg.judge, "judge", **_taken(cfg.judge, shared or {}))
     from generators.sources import smollm2
 
     base = smollm2.base_dir() if cfg.judge.model == "smollm2" else resolve_model(cfg.judge.model, "judge.model")
@@ -143,11 +167,13 @@ def plain_model(group: str, base: Path, share: LoraModel | None, **kwargs: Any) 
 
 
 def build_verifier(cfg: DictConfig, task: Task, device: str, dtype: torch.dtype,
-                   share: LoraModel | None = None) -> Verifier:
+                   share: LoraModel | None = None, shared: dict[str, Any] | None = None) -> Verifier:
     """The answer verifier of ``cfg.verifier``; a local verifier model is loaded once, without adapters
-    (or is ``share``'s loaded base, when it is the same model)."""
+    (or is ``share``'s loaded base, when it is the same model); an endpoint verifier gets ``shared``."""
     v = cfg.verifier
     options: dict[str, Any] = {k: val for k, val in OmegaConf.to_container(v).items() if k not in ("kind", "_target_")}
+    if v.kind == "openai":
+        options.update(shared or {})
     generate = None
     if v.kind == "model":
         from generators.sources import smollm2
@@ -197,11 +223,13 @@ def build(cfg: DictConfig) -> Setup:
         raise ConfigError(f"generator.adapters: a swarm needs at least 2 generator experts, got {len(gen_adapters)}")
     if not search or not heldout:
         raise ConfigError("taker.models and taker.heldout: at least one search taker and one held-out taker are needed")
+    usage = Usage()
+    shared = endpoint_sharing(cfg, usage)
     writer_model = load_lora_model(
         "generator", gen_base, gen_adapters, g.get("base"), device=device, dtype=dtype, chat_template=g.chat_template,
         multi_lora=cfg.batching.multi_lora,
     )
-    verifier = build_verifier(cfg, task, device, dtype, share=writer_model)
+    verifier = build_verifier(cfg, task, device, dtype, share=writer_model, shared=shared)
     if verifier.kind == "none" and not task.exact_answers and dist.is_main:
         log.warning(unchecked_note(task.name))
     fit = fit_generator(g, writer_model, task)
@@ -229,8 +257,8 @@ def build(cfg: DictConfig) -> Setup:
         "taker", base, adapters, cfg.taker.get("base"), device=device, dtype=dtype,
         chat_template=chat_template, multi_lora=cfg.batching.multi_lora,
         share=writer_model if Path(base).resolve() == writer_model.base_dir else None))
-    judge = build_judge(cfg, device, dtype, share=writer_model)
+    judge = build_judge(cfg, device, dtype, share=writer_model, shared=shared)
     realism = Realism(task.realism_corpus(), top_k=cfg.objective.realism_top_k)
     objective = instantiate(cfg.objective, "objective")
-    evaluator = Evaluator(writer, takers, judge, objective, realism, dist, progress=cfg.progress and dist.is_main)
+    evaluator = Evaluator(writer, takers, judge, objective, realism, dist, progress=cfg.progress and dist.is_main, usage=usage)
     return Setup(task, dist, writer, takers, held, judge, evaluator, verifier)

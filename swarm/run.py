@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from objectives.endpoints import Counts, usage_report
 from objectives.tasks.item import Item
 from swarm.build import build
 from swarm.config import instantiate
@@ -73,6 +74,8 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
         summary["prompt"] = {"template": result.prompt.template, "examples": list(result.prompt.examples)}
     evaluate_heldout = lambda v: ev_.evaluate_items(setup.writer.write(v, seed, n_prompts), setup.heldout, heldout_orig)  # noqa: E731
     summary.update(result.extra_summary(ctx, heldout, evaluate_heldout, weights))  # collective: every process
+    ev_.traffic()  # the final evaluation's endpoint traffic (collective)
+    summary["usage"] = usage_report(ev_.total, dict(cfg.endpoints.prices))
     if ctx.is_main:
         summary["search_takers"] = evaluation_summary(search, setup.takers.names, weights)
         with atomic_dir(ctx.run_dir / "best" / "generator") as tmp:  # a kill never leaves half an adapter
@@ -98,6 +101,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if state is not None and state.get("method") != cfg.method.name:
         raise ConfigError(f"method: {run_dir} holds a {state.get('method')} run, not {cfg.method.name}")
     evaluator = setup.evaluator
+    if state is not None:
+        evaluator.total = {m: Counts(**c) for m, c in state.get("usage", {}).items()}
     if state is not None and state.get("orig_means") is not None:
         evaluator.orig_means = state["orig_means"]
     else:

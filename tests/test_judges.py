@@ -1,7 +1,5 @@
 """The four judges; the openai judge against a real loopback HTTP server."""
-import json
 import logging
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -10,6 +8,7 @@ import pytest
 from objectives.judging.judges import ReferenceJudge, VerifierJudge, extract_number, reference_match
 from objectives.judging.llm_judges import HFLLMJudge, OpenAIJudge, parse_rating
 from objectives.tasks.item import Item
+from tests.fake_endpoint import FakeServer
 
 KEY = "sk-test-7f3a9c-very-secret"
 ENV = "DSWARM_TEST_JUDGE_KEY"
@@ -107,61 +106,6 @@ def test_hf_llm_judge_errors():
 
 
 # ---------------------------------------------------------------- openai over loopback HTTP
-
-
-class FakeServer:
-    """A chat-completions endpoint; ``plan`` is consumed one action per request, then ``default``."""
-
-    def __init__(self):
-        self.plan, self.default = [], ("ok", "8")
-        self.requests, self.lock = [], threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with outer.lock:
-                    outer.requests.append((self.path, dict(self.headers), json.loads(body)))
-                    action = outer.plan.pop(0) if outer.plan else outer.default
-                try:
-                    kind, arg = action
-                    if kind == "sleep":
-                        time.sleep(arg)
-                        kind, arg = "ok", "5"
-                    if kind == "status":
-                        self._send(arg, b'{"error": "boom"}')
-                    elif kind == "raw":
-                        self._send(200, arg)
-                    elif kind == "429":
-                        self._send(429, b"{}", {"Retry-After": "0"})
-                    else:
-                        msg = {"choices": [{"message": {"role": "assistant", "content": arg}}]}
-                        self._send(200, json.dumps(msg).encode())
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def _send(self, code, body, headers=None):
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.block_on_close = False
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ from tools.judge_server import JudgeServer, judge_overrides
 
 KEY_ENV, KEY = "DSWARM_TEST_KEY", "sk-planted-reliability-5f3a9c"
 STEPS = 2
-COMPARED = ("summary.json", "best/data.jsonl", "best/generator/adapter_model.safetensors")
+COMPARED = ("best/data.jsonl", "best/generator/adapter_model.safetensors")
 
 
 def scenario(server: JudgeServer) -> list[str]:
@@ -106,7 +106,14 @@ def reference(tiny_zoo, tmp_path_factory):
     return Reference(run_dir, tail)
 
 
+def without_usage(run_dir: Path) -> dict:
+    """summary.json less ``usage``: what the endpoints were sent differs with the moment of a kill (the lost
+    step is asked again), the result does not."""
+    return {k: v for k, v in json.loads((run_dir / "summary.json").read_text()).items() if k != "usage"}
+
+
 def assert_same_result(run_dir: Path, ref: Path) -> None:
+    assert without_usage(run_dir) == without_usage(ref)
     for rel in COMPARED:
         assert (run_dir / rel).read_bytes() == (ref / rel).read_bytes(), rel
     for step_file in sorted((ref / "data").glob("step_*.jsonl")):

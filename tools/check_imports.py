@@ -37,6 +37,7 @@ FORBIDDEN = {  # folder -> folders it must not import
 # A module's room is the longest entry that is its name or a prefix of it; modules in no room (tools,
 # benchmarks) are held only to FORBIDDEN.
 ROOMS = (
+    "objectives.endpoints",  # the one HTTP client of OpenAI-compatible endpoints (judges, verifiers, served takers)
     "objectives.tasks",      # the item type and the tasks
     "objectives.judging",    # judges, verifiers, answer extraction, the score tensor
     "objectives",            # the objectives themselves: metrics, registry, realism

@@ -90,8 +90,10 @@ class JudgeServer:
 
 
 def judge_overrides(server: JudgeServer, key_env: str) -> list[str]:
-    """dswarm overrides for judge=openai against ``server``: no retries, no backoff, short timeout."""
+    """dswarm overrides for judge=openai against ``server``: no retries, no backoff, short timeout, and no
+    reply cache (scripted failures count the requests that reach the server)."""
     return [
+        "endpoints.cache=false",
         "judge=openai",
         f"judge.base_url={server.url}",
         "judge.model=loopback",
@@ -105,7 +107,7 @@ def judge_overrides(server: JudgeServer, key_env: str) -> list[str]:
 
 def verifier_overrides(server: JudgeServer, key_env: str) -> list[str]:
     """dswarm overrides for verifier=openai against ``server`` (same fast settings as the judge's)."""
-    return ["verifier=openai", *(o.replace("judge.", "verifier.") for o in judge_overrides(server, key_env)[1:])]
+    return ["verifier=openai", *(o.replace("judge.", "verifier.") for o in judge_overrides(server, key_env) if o != "judge=openai")]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,8 +1,8 @@
 """The LLM judges: a model rates a taker's answer 1-10, scaled into [0, 1] (objectives/judging/judges.py has the rest).
 
 - ``hf_llm``  a local causal LM (a ``generate`` callable is passed in);
-- ``openai``  an OpenAI-compatible chat-completions endpoint, concurrently, with retries and
-              exponential backoff; the key is read from the environment and never shown.
+- ``openai``  an OpenAI-compatible chat-completions endpoint through the run's endpoint client
+              (objectives/endpoints.py: concurrency, retries, cache, usage); the key is never shown.
 
 Two modes (``reference``): ``with`` shows the item's own reference answer in the prompt, so
 the rating measures agreement with the generator's answer (only as good as that answer);
@@ -15,11 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
+from objectives.endpoints import Endpoint, Usage
 from objectives.judging.judges import check_lengths
 from objectives.tasks.item import Item
 
@@ -89,37 +87,14 @@ class HFLLMJudge:
         return out
 
 
-class _Secret:
-    """Holds the API key; its repr never shows it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "_Secret('***')"
-
-    __str__ = __repr__
-
-
-class _Retry(Exception):
-    """A retryable failure; the message holds no secret."""
-
-
 class OpenAIJudge:
     """An OpenAI-compatible ``/chat/completions`` endpoint rates each answer 1-10.
 
-    Requests run concurrently (``concurrency`` threads). HTTP 5xx, 429, timeouts,
-    connection errors and malformed bodies are retried ``max_retries`` times, waiting
-    ``min(backoff * 2**attempt, backoff_max)`` seconds (a numeric Retry-After on 429 is
-    honoured, same cap). Other 4xx are not retried. A request that still fails, or a
-    reply without a rating in 1..10 (not retried), gives None and counts in ``failures``.
-    The key is read from the environment variable named ``api_key_env`` here, kept
-    out of every repr, log line and error message.
+    The requests go through the run's one endpoint client (objectives/endpoints.py): concurrency,
+    retries with backoff on HTTP 5xx, 429, timeouts, connection errors and malformed bodies, the
+    disk cache of replies and token usage. A request that still fails, or a reply without a rating
+    in 1..10 (not retried), gives None and counts in ``failures``. The key is read from the
+    environment variable named ``api_key_env`` here, kept out of every repr, log line and error.
     """
 
     def __init__(
@@ -136,97 +111,33 @@ class OpenAIJudge:
         backoff_max: float = 30.0,
         max_tokens: int = 16,
         temperature: float = 0.0,
+        cache_dir: str | None = None,
+        usage: Usage | None = None,
     ) -> None:
-        import httpx
-
-        key = os.environ.get(api_key_env, "")
-        if not key:
+        if not os.environ.get(api_key_env, ""):
             raise ValueError(f"judge.api_key_env: environment variable {api_key_env} is not set or empty")
-        if concurrency < 1 or max_retries < 0 or timeout <= 0 or backoff < 0:
-            raise ValueError("judge: need concurrency >= 1, max_retries >= 0, timeout > 0, backoff >= 0")
-        self._key = _Secret(key)
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.model, self.api_key_env = model, api_key_env
         self.template = _check_template(template, reference)
-        self.concurrency, self.timeout = concurrency, timeout
-        self.max_retries, self.backoff, self.backoff_max = max_retries, backoff, backoff_max
+        self.endpoint = Endpoint(base_url, model, api_key_env, api="chat", concurrency=concurrency, timeout=timeout,
+                                 max_retries=max_retries, backoff=backoff, backoff_max=backoff_max,
+                                 cache_dir=cache_dir, usage=usage)
         self.max_tokens, self.temperature = max_tokens, temperature
         self.failures = 0
-        self.retries = 0
-        self._lock = threading.Lock()
-        self._client = httpx.Client(
-            timeout=timeout, limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        )
-        self._httpx = httpx
 
     def __repr__(self) -> str:
-        return f"OpenAIJudge(url={self.url!r}, model={self.model!r}, api_key_env={self.api_key_env!r})"
+        return f"OpenAIJudge({self.endpoint!r})"
 
     __str__ = __repr__
 
+    @property
+    def retries(self) -> int:
+        return self.endpoint.usage.snapshot()[self.endpoint.model].retries
+
     def close(self) -> None:
-        self._client.close()
-
-    def _wait(self, attempt: int, retry_after: str | None = None) -> None:
-        delay = min(self.backoff * 2**attempt, self.backoff_max)
-        try:
-            if retry_after is not None:
-                delay = min(max(float(retry_after), 0.0), self.backoff_max)
-        except ValueError:
-            pass
-        time.sleep(delay)
-
-    def _post(self, prompt: str) -> str:
-        """One request; returns the reply text, raises _Retry (retryable) or RuntimeError (final)."""
-        httpx = self._httpx
-        body = {
-            "model": self.model,
-            "messages": [{"role": "user", "content": prompt}],
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-        }
-        headers = {"Authorization": f"Bearer {self._key.get()}"}
-        try:
-            resp = self._client.post(self.url, json=body, headers=headers)
-        except httpx.TimeoutException:
-            raise _Retry("timeout") from None
-        except httpx.TransportError as e:
-            raise _Retry(f"connection error ({type(e).__name__})") from None
-        if resp.status_code == 429 or resp.status_code >= 500:
-            raise _Retry(f"HTTP {resp.status_code}", resp.headers.get("retry-after"))
-        if resp.status_code >= 400:
-            raise RuntimeError(f"HTTP {resp.status_code} (not retried)")
-        try:
-            content = resp.json()["choices"][0]["message"]["content"]
-            if not isinstance(content, str):
-                raise TypeError
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise _Retry("malformed response body") from None
-        return content
-
-    def _ask_one(self, prompt: str) -> str | None:
-        for attempt in range(self.max_retries + 1):
-            try:
-                return self._post(prompt)
-            except _Retry as e:
-                reason, retry_after = e.args[0], (e.args[1] if len(e.args) > 1 else None)
-                if attempt == self.max_retries:
-                    log.warning("openai endpoint: %s after %d attempts; reply missing", reason, attempt + 1)
-                    return None
-                with self._lock:
-                    self.retries += 1
-                self._wait(attempt, retry_after)
-            except RuntimeError as e:
-                log.warning("openai endpoint: %s; reply missing", e)
-                return None
-        return None
+        self.endpoint.close()
 
     def ask(self, prompts: Sequence[str]) -> list[str | None]:
-        """The endpoint's reply to each prompt, concurrently; None where the request failed for good."""
-        if not prompts:
-            return []
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
-            return list(pool.map(self._ask_one, prompts))
+        """The endpoint's reply to each prompt; None where the request failed for good."""
+        return self.endpoint.ask(prompts, max_tokens=self.max_tokens, temperature=self.temperature)
 
     def score(self, items: Sequence[Item], answers: Sequence[str]) -> list[float | None]:
         check_lengths(items, answers)
@@ -235,6 +146,5 @@ class OpenAIJudge:
         for reply, rating in zip(replies, out):
             if reply is not None and rating is None:
                 log.warning("openai judge: no rating 1-10 in reply %r; score missing", reply[:80])
-        with self._lock:
-            self.failures += sum(s is None for s in out)
+        self.failures += sum(s is None for s in out)
         return out

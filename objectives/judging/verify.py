@@ -7,7 +7,7 @@ so a verifier runs between parsing and scoring (``Writer.write``) and an item is
 valid only when its format parses *and* its answer is confirmed (``valid/answer``):
 
 - ``exact``   the arith task recomputes every answer (``objectives.tasks.arith.solve``);
-- ``openai``  an OpenAI-compatible endpoint answers the question itself and says
+- ``openai``  an OpenAI-compatible endpoint (objectives/endpoints.py) answers the question itself and says
               whether the item's answer agrees with its own (numeric references must
               also match its own answer's final number);
 - ``model``   ``samples`` sampled answers of a local verifier model; confirmed when at
@@ -19,13 +19,14 @@ valid only when its format parses *and* its answer is confirmed (``valid/answer`
 """
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import replace
 from typing import Callable, Protocol, Sequence
 
+from objectives.endpoints import Endpoint
 from objectives.judging.judges import is_numeric_reference, normalize_text, reference_match
-from objectives.judging.llm_judges import OpenAIJudge
 from objectives.tasks.arith import solve
 from objectives.tasks.item import Item
 
@@ -106,13 +107,18 @@ class OpenAIVerifier:
 
     kind = "openai"
 
-    def __init__(self, template: str = VERIFY_TEMPLATE, **endpoint) -> None:
+    def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", template: str = VERIFY_TEMPLATE,
+                 max_tokens: int = 256, temperature: float = 0.0, **client) -> None:
+        """``client``: the endpoint client's settings (concurrency, timeout, retries, cache_dir, usage)."""
         try:
             template.format(question="q", reference="r")
         except (KeyError, IndexError, ValueError) as e:
             raise ValueError(f"verifier.template: use only {{question}} and {{reference}} ({e!r})") from None
+        if not os.environ.get(api_key_env, ""):
+            raise ValueError(f"verifier.api_key_env: environment variable {api_key_env} is not set or empty")
         self.template = template
-        self.endpoint = OpenAIJudge(**endpoint)
+        self.endpoint = Endpoint(base_url, model, api_key_env, api="chat", **client)
+        self.max_tokens, self.temperature = max_tokens, temperature
         self.failures = 0
 
     def _confirmed(self, reply: str | None, reference: str) -> bool:
@@ -125,7 +131,8 @@ class OpenAIVerifier:
         return found[-1].lower() == "yes" and numeric_ok
 
     def confirm(self, items: Sequence[Item]) -> list[bool]:
-        replies = self.endpoint.ask([self.template.format(question=it.input, reference=it.output or "") for it in items])
+        replies = self.endpoint.ask([self.template.format(question=it.input, reference=it.output or "") for it in items],
+                                    max_tokens=self.max_tokens, temperature=self.temperature)
         return [self._confirmed(reply, it.output or "") for reply, it in zip(replies, items)]
 
 

@@ -212,6 +212,22 @@ class DataConf:
 
 
 @dataclass
+class EndpointsConf:
+    """What every OpenAI-compatible caller of a run shares (objectives/endpoints.py): served takers,
+    judge=openai, verifier=openai."""
+
+    cache: bool = MISSING  # replies on disk, keyed by model, prompt and sampling settings
+    cache_dir: Optional[str] = None  # null: $DSWARM_CACHE/endpoints (else <repo>/.cache/endpoints)
+    prices: Dict[str, Dict[str, float]] = field(default_factory=dict)  # model -> {prompt, completion}: $ per 1M tokens
+
+    def __post_init__(self) -> None:
+        for model, price in self.prices.items():
+            for kind, value in price.items():
+                rules.one_of(f"endpoints.prices.{model}", kind, ("prompt", "completion"), "{prompt: $, completion: $}")
+                rules.finite_at_least_zero(f"endpoints.prices.{model}.{kind}", value)
+
+
+@dataclass
 class SweepConf:
     metric: str = MISSING  # a dotted key of summary.json that the app returns to sweepers
 
@@ -258,6 +274,7 @@ class Config:
     export: ExportConf = MISSING
     batching: BatchingConf = MISSING
     data: DataConf = MISSING
+    endpoints: EndpointsConf = MISSING
     sweep: SweepConf = MISSING
     slurm: SlurmConf = MISSING
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from generators.takers.lora_panel import TakerPanel
 from generators.takers.panel import Panel
 from generators.writer import Prompt, Writer
+from objectives.endpoints import usage_metrics
 from objectives.judging.judges import Judge
 from objectives.judging.verify import Verifier, unchecked_note
 from objectives.tasks.item import Task
@@ -115,6 +116,7 @@ class RunContext:
             "valid/answer": ev.valid_fraction.tolist(),
             "items/defeat_all": ev.defeat_all.tolist(),
             "judge/missing": ev.missing,
+            **(usage_metrics(ev.usage, dict(self.cfg.endpoints.prices)) if ev.usage else {}),
             **extra,
             **{f"time/{name}": round(secs, 4) for name, secs in ev.seconds.items()},
             "seconds": round(time.time() - started, 3),
@@ -126,9 +128,11 @@ class RunContext:
         )
 
     def save(self, state: dict[str, Any]) -> None:
-        """Checkpoint ``state`` as it is now; the file lands behind this step's data file."""
+        """Checkpoint ``state`` as it is now, with the endpoint traffic so far; the file lands behind this
+        step's data file."""
         if self.is_main:
-            self.files.submit(checkpoint.write, self.run_dir, checkpoint.serialize(state))
+            usage = {m: asdict(c) for m, c in self.setup.evaluator.total.items()}
+            self.files.submit(checkpoint.write, self.run_dir, checkpoint.serialize({**state, "usage": usage}))
 
 
 @dataclass

@@ -16,6 +16,7 @@ from generators.takers.lora_panel import TakerPanel
 from generators.takers.specs import heldout_groups
 from generators.writer import Prompt, Writer
 from objectives import metrics
+from objectives.endpoints import Counts, Usage, merge, since
 from objectives.judging.judges import Judge
 from objectives.judging.scores import Scores, defeat_all, format_valid, score_sets, stack
 from objectives.realism import Realism
@@ -46,6 +47,7 @@ class Evaluation:
     valid_format: torch.Tensor | None = None  # [P] format parsed (valid/format)
     defeat_all: torch.Tensor | None = None  # [P] scored items every taker got wrong (< 0.5)
     seconds: dict[str, float] = field(default_factory=dict)  # this process's wall time per phase (generate, answer, judge)
+    usage: dict[str, Counts] = field(default_factory=dict)  # endpoint traffic since the last evaluation, every process
 
     @property
     def missing_fraction(self) -> float:
@@ -76,6 +78,7 @@ class Evaluator:
         realism: Realism,
         dist: Dist,
         progress: bool = False,
+        usage: Usage | None = None,
     ) -> None:
         self.writer = writer
         self.takers = takers
@@ -86,6 +89,17 @@ class Evaluator:
         self.progress = progress
         self.orig_means: torch.Tensor | None = None
         self.clock: dict[str, float] = {}  # phase -> seconds since the current evaluation began
+        self.usage = usage or Usage()  # the ledger this process's endpoint clients write into
+        self.total: dict[str, Counts] = {}  # every process's endpoint traffic so far (kept in the checkpoint)
+        self._seen: dict[str, Counts] = {}
+
+    def traffic(self) -> dict[str, Counts]:
+        """Every process's endpoint traffic since the last call, added to ``total``; collective (all processes)."""
+        now = self.usage.snapshot()
+        mine, self._seen = since(now, self._seen), now
+        delta = merge(self.dist.gather({self.dist.rank: mine}, self.dist.world))
+        self.total = merge([self.total, delta])
+        return delta
 
     def score_sets(
         self, item_sets: Sequence[Sequence[Item]], takers: TakerPanel | None = None, which: Sequence[int] | None = None
@@ -163,6 +177,7 @@ class Evaluator:
             results = [self.result(items, self.score_sharded(items, takers)) for items in self.write(vectors, seed, n_prompts)]
         ev = self.combine(results, self.orig_means if orig_means is None else orig_means)
         ev.seconds = dict(self.clock)  # a copy: scoring after this evaluation must not add to its phases
+        ev.usage = self.traffic()
         return ev
 
     def evaluate_items(self, items: list[Item], takers: TakerPanel | None = None, orig_means: torch.Tensor | None = None) -> Evaluation:
