@@ -11,7 +11,7 @@ import inspect
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -25,7 +25,7 @@ from generators.takers.lora_panel import AnswerSettings
 from generators.takers.panel import TakerSpec, build_panels
 from generators.takers.specs import SMOLLM2_ASKED, resolve_takers
 from generators.writer import Writer, WriterSettings
-from objectives.endpoints import Usage
+from objectives.endpoints import Endpoint, Usage
 from objectives.judging.answers import make_extractor
 from objectives.judging.judges import Judge
 from objectives.judging.verify import Verifier, make_verifier, unchecked_note
@@ -120,8 +120,8 @@ def taker_specs(cfg: DictConfig, task: Task) -> tuple[list[TakerSpec], list[Take
     smol = replace(AnswerSettings(**t.smollm2) if t.get("smollm2") else SMOLLM2_ASKED, max_batch_tokens=budget)
     setting = "taker.models" if "models" in t else "taker.adapters"
     try:
-        return (resolve_takers(sources.models, sources.zoo, asked, t.chat_template, smol, setting),
-                resolve_takers(sources.heldout, sources.zoo, asked, t.chat_template, smol, "taker.heldout"))
+        return (resolve_takers(sources.models, sources.zoo, asked, t.chat_template, smol, setting, t.served_as),
+                resolve_takers(sources.heldout, sources.zoo, asked, t.chat_template, smol, "taker.heldout", t.served_as))
     except ValueError as err:
         raise ConfigError(first_line(err)) from err
 
@@ -143,6 +143,19 @@ def _taken(node: DictConfig, shared: dict[str, Any]) -> dict[str, Any]:
     except (ImportError, ValueError, TypeError):
         return {}
     return {k: v for k, v in shared.items() if k in params}
+
+
+def served_client(t: DictConfig, shared: dict[str, Any]) -> Callable[[TakerSpec], Endpoint]:
+    """The endpoint client of a served taker spec (``taker.endpoint_*``): the chat API when it is asked
+    through a chat template (``endpoint_api=auto``), the completions API otherwise."""
+    def serve(spec: TakerSpec) -> Endpoint:
+        api = t.endpoint_api if t.endpoint_api != "auto" else ("chat" if spec.chat_template else "completions")
+        return Endpoint(spec.served.base_url, spec.served.model, t.api_key_env, api=api,
+                        concurrency=t.endpoint_concurrency, timeout=t.endpoint_timeout,
+                        max_retries=t.endpoint_max_retries, backoff=t.endpoint_backoff,
+                        backoff_max=t.endpoint_backoff_max, **shared)
+
+    return serve
 
 
 def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype, share: LoraModel | None = None,
@@ -256,7 +269,8 @@ def build(cfg: DictConfig) -> Setup:
     takers, held = build_panels([search, heldout], lambda base, adapters, chat_template: load_lora_model(
         "taker", base, adapters, cfg.taker.get("base"), device=device, dtype=dtype,
         chat_template=chat_template, multi_lora=cfg.batching.multi_lora,
-        share=writer_model if Path(base).resolve() == writer_model.base_dir else None))
+        share=writer_model if Path(base).resolve() == writer_model.base_dir else None),
+        serve=served_client(cfg.taker, shared))
     judge = build_judge(cfg, device, dtype, share=writer_model, shared=shared)
     realism = Realism(task.realism_corpus(), top_k=cfg.objective.realism_top_k)
     objective = instantiate(cfg.objective, "objective")

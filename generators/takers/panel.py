@@ -1,6 +1,8 @@
 """A panel of independent test takers: each its own model (own weights, size, tokenizer), optionally with a LoRA.
 
-Items are text, so nothing requires takers to share a base. The panel groups
+Items are text, so nothing requires takers to share a base, or to be in this
+process at all: served takers (generators/takers/served.py) answer through an
+endpoint, and a failed request is a None answer (a missing score). The panel groups
 its takers by (base model, answer settings): each group is one
 ``TakerPanel`` over one ``LoraModel`` loaded once, so takers that share a base
 still swap their adapters in place (a base-only taker in such a group is the
@@ -20,22 +22,33 @@ import torch
 
 from generators.models.lora_model import LoraModel
 from generators.takers.lora_panel import AnswerSettings, TakerPanel
+from generators.takers.served import ServedTakers
+from objectives.endpoints import Endpoint
 
-__all__ = ["TakerSpec", "Panel", "build_panels", "reversed_number"]
+__all__ = ["Served", "TakerSpec", "Panel", "build_panels", "reversed_number"]
 
 _NUMBER = re.compile(r"-?\d+")
 
 
 @dataclass(frozen=True)
+class Served:
+    """A model behind an OpenAI-compatible endpoint."""
+
+    model: str
+    base_url: str
+
+
+@dataclass(frozen=True)
 class TakerSpec:
-    """One taker: its model dir, optional adapter dir, and how it is asked."""
+    """One taker: its model dir (None when served), optional adapter dir, and how it is asked."""
 
     name: str
-    base: Path
+    base: Path | None
     adapter: Path | None
     settings: AnswerSettings
     chat_template: bool = False
     reverse_digits: bool = False  # writes numbers in the usual order: rewrite them least-significant digit first
+    served: Served | None = None  # asked through an endpoint (base and adapter are None)
 
 
 def reversed_number(text: str) -> str:
@@ -84,10 +97,10 @@ class Panel:
         return self.answer_all(inputs, [taker])[0]
 
     def answer_all(self, inputs: list[str], takers: Sequence[int] | None = None,
-                   progress: Callable[[int], None] | None = None) -> list[list[str]]:
-        """out[j][i]: taker ``takers[j]``'s answer to ``inputs[i]`` (all takers by default)."""
+                   progress: Callable[[int], None] | None = None) -> list[list[str | None]]:
+        """out[j][i]: taker ``takers[j]``'s answer to ``inputs[i]`` (all takers by default); None: no answer."""
         chosen = list(range(len(self))) if takers is None else list(takers)
-        out: list[list[str] | None] = [None] * len(chosen)
+        out: list[list[str | None] | None] = [None] * len(chosen)
         for g, (group, _) in enumerate(self.groups):
             mine = [j for j, t in enumerate(chosen) if self._where[t][0] == g]
             if not mine:
@@ -95,31 +108,40 @@ class Panel:
             answers = group.answer_all(inputs, [self._where[chosen[j]][1] for j in mine], progress=progress)
             for j, rows in zip(mine, answers):
                 post = self._post[chosen[j]]
-                out[j] = [post(a) for a in rows] if post else rows
+                out[j] = [post(a) if a is not None else None for a in rows] if post else rows
         return out
 
 
-def build_panels(panels: Sequence[Sequence[TakerSpec]], load: Callable[..., LoraModel]) -> list[TakerPanel | Panel]:
+def build_panels(panels: Sequence[Sequence[TakerSpec]], load: Callable[..., LoraModel],
+                 serve: Callable[[TakerSpec], Endpoint] | None = None) -> list[TakerPanel | Panel]:
     """One panel per list of specs; every distinct (base, chat template) is loaded once for all of them,
-    with the union of their adapters (``load(base, adapters, chat_template=...)``).
+    with the union of their adapters (``load(base, adapters, chat_template=...)``); a served spec gets its
+    endpoint client from ``serve(spec)``.
 
     A one-group panel without answer rewriting is returned as the bare ``TakerPanel``."""
     if any(not specs for specs in panels):
         raise ValueError("a taker panel needs at least one taker")
     adapters: dict[tuple[str, bool], list[str]] = {}
-    for s in (s for specs in panels for s in specs):
+    for s in (s for specs in panels for s in specs if s.served is None):
         rows = adapters.setdefault((str(s.base), s.chat_template), [])
         if s.adapter is not None and str(s.adapter) not in rows:
             rows.append(str(s.adapter))
     models = {key: load(Path(key[0]), [Path(a) for a in rows], chat_template=key[1]) for key, rows in adapters.items()}
-    return [_panel(specs, models, adapters) for specs in panels]
+    return [_panel(specs, models, adapters, serve) for specs in panels]
 
 
-def _panel(specs: Sequence[TakerSpec], models: dict, adapters: dict) -> TakerPanel | Panel:
+def _panel(specs: Sequence[TakerSpec], models: dict, adapters: dict,
+           serve: Callable[[TakerSpec], Endpoint] | None) -> TakerPanel | Panel:
     keys: dict[tuple, list[int]] = {}
+    served = [t for t, s in enumerate(specs) if s.served is not None]
     for t, s in enumerate(specs):
-        keys.setdefault((str(s.base), s.chat_template, s.settings), []).append(t)
+        if s.served is None:
+            keys.setdefault((str(s.base), s.chat_template, s.settings), []).append(t)
     groups = []
+    if served:
+        if serve is None:
+            raise ValueError(f"served takers {[specs[t].name for t in served]} need an endpoint client (serve=)")
+        groups.append((ServedTakers([serve(specs[t]) for t in served], [specs[t].settings for t in served]), served))
     for (base, chat, settings), members in keys.items():
         model, rows = models[(base, chat)], adapters[(base, chat)]
         names = [specs[t].name for t in members]

@@ -2,7 +2,8 @@
 
 S[particle, taker, item] holds scores in [0, 1]; NaN marks what has no score,
 either because the item is invalid (never shown to takers) or because the
-judge failed on it (a *missing* score, counted, never replaced by a number).
+judge failed on it, or the taker gave no answer (a served taker's request that
+failed for good): a *missing* score, counted, never replaced by a number.
 Models are reached only through an ``answer`` callable, so this module stays
 on the scores side of the one-way data flow.
 """
@@ -16,8 +17,8 @@ import torch
 from objectives.judging.judges import Judge
 from objectives.tasks.item import Item
 
-AnswerAll = Callable[[list[str]], list[list[str]]]
-"""answer_all(inputs) -> out[t][i], taker t's answer to inputs[i]."""
+AnswerAll = Callable[[list[str]], list[list["str | None"]]]
+"""answer_all(inputs) -> out[t][i], taker t's answer to inputs[i] (None: the taker gave none)."""
 JudgeFn = Callable[[list[Item], list[str]], list["float | None"]]
 """judge(items, answers) -> one score in [0, 1] per pair, None when the judge failed."""
 
@@ -28,7 +29,7 @@ class Scores:
 
     values: torch.Tensor
     valid: torch.Tensor  # [N] bool: the item parsed and was shown to the takers
-    missing: int  # judge failures among valid items, summed over takers
+    missing: int  # judge failures and missing answers among valid items, summed over takers
 
     @property
     def mask(self) -> torch.Tensor:
@@ -47,16 +48,20 @@ def score_sets(item_sets: Sequence[Sequence[Item]], answer_all: AnswerAll, n_tak
     answers = answer_all(inputs) if inputs else [[] for _ in range(n_takers)]
     column = {text: i for i, text in enumerate(inputs)}
     pairs_items, pairs_answers, where = [], [], []
+    missing = [0] * len(item_sets)
     for p, items in enumerate(item_sets):
         for n, item in enumerate(items):
             if item.valid:
                 for t in range(n_takers):
+                    answer = answers[t][column[item.input]]
+                    if answer is None:  # no answer to judge: missing, not wrong
+                        missing[p] += 1
+                        continue
                     pairs_items.append(item)
-                    pairs_answers.append(answers[t][column[item.input]])
+                    pairs_answers.append(answer)
                     where.append((p, t, n))
     judged = judge(pairs_items, pairs_answers) if pairs_items else []
     values = [torch.full((n_takers, len(items)), float("nan")) for items in item_sets]
-    missing = [0] * len(item_sets)
     for (p, t, n), s in zip(where, judged):
         if s is not None and 0.0 <= s <= 1.0:
             values[p][t, n] = float(s)

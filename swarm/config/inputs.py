@@ -162,7 +162,8 @@ class TakerConf:
 
     RUN_ONLY: ClassVar[tuple[str, ...]] = (
         "template", "chat_template", "max_new_tokens", "stop", "batch_size", "answer", "reasoning_template",
-        "reasoning_max_new_tokens", "smollm2",
+        "reasoning_max_new_tokens", "smollm2", "served_as", "endpoint_api", "api_key_env", "endpoint_concurrency",
+        "endpoint_timeout", "endpoint_max_retries", "endpoint_backoff", "endpoint_backoff_max",
     )
     _target_: str = MISSING  # (task, seed) -> generators.sources.protocol.TakerSources (search and held-out entries)
     _partial_: bool = True
@@ -175,8 +176,24 @@ class TakerConf:
     reasoning_template: str = MISSING
     reasoning_max_new_tokens: int = MISSING
     smollm2: Optional[Dict[str, Any]] = None  # how smollm2 entries are asked (generators.takers.specs.SMOLLM2_ASKED)
+    # served takers, openai:<model>@<base_url> entries (docs/endpoints.md)
+    served_as: str = "taker"  # taker: asked like the run's takers | off_the_shelf: like smollm2 (numbers rewritten on arith)
+    endpoint_api: str = "auto"  # auto: chat when the taker is asked through a chat template, else completions | chat | completions
+    api_key_env: str = "OPENAI_API_KEY"  # the key's environment variable; unset: no key sent (a loopback server)
+    endpoint_concurrency: int = 8
+    endpoint_timeout: float = 60.0
+    endpoint_max_retries: int = 3
+    endpoint_backoff: float = 1.0
+    endpoint_backoff_max: float = 30.0
 
     def __post_init__(self) -> None:
+        rules.one_of("taker.served_as", self.served_as, ("taker", "off_the_shelf"), "taker or off_the_shelf")
+        rules.one_of("taker.endpoint_api", self.endpoint_api, ("auto", "chat", "completions"), "auto, chat or completions")
+        rules.at_least("taker.endpoint_concurrency", self.endpoint_concurrency, 1)
+        rules.positive("taker.endpoint_timeout", self.endpoint_timeout)
+        rules.at_least("taker.endpoint_max_retries", self.endpoint_max_retries, 0)
+        rules.finite_at_least_zero("taker.endpoint_backoff", self.endpoint_backoff)
+        rules.finite_at_least_zero("taker.endpoint_backoff_max", self.endpoint_backoff_max)
         rules.optional_at_least("taker.max_new_tokens", self.max_new_tokens, 1)
         rules.at_least("taker.batch_size", self.batch_size, 1)
         rules.one_of("taker.answer", self.answer, ("line", "reasoning"), "line or reasoning")

@@ -78,11 +78,12 @@ class RunContext:
         if ev.missing_fraction > limit:
             kept = f"checkpoint of step {step - 1} kept" if step > 1 else "no step completed yet"
             raise RunStopped(
-                f"judge: {ev.missing_fraction:.0%} of scores missing at step {step} "
-                f"(> judge.max_missing_fraction={limit}); {kept}; run the same command again to resume"
+                f"judge: {ev.missing_fraction:.0%} of scores missing at step {step} (judge failures, served takers' "
+                f"failed requests; > judge.max_missing_fraction={limit}); {kept}; run the same command again to resume"
             )
         if ev.missing and self.is_main:
-            log.warning("step %d: the judge failed on %d of %d scores (excluded, not defaulted)", step, ev.missing, ev.missing + ev.scored)
+            log.warning("step %d: %d of %d scores missing (judge failures, served takers' failed requests; excluded, "
+                        "not defaulted)", step, ev.missing, ev.missing + ev.scored)
         empty = [p for p, f in enumerate(ev.valid_fraction.tolist()) if f == 0]
         if empty and self.is_main:
             log.warning("step %d: particle(s) %s wrote no valid item (utility 0)", step, empty)
