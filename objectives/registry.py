@@ -33,9 +33,12 @@ def component(name: str) -> Callable:
     return getattr(importlib.import_module(module), attr)
 
 
+MAX_WEIGHT = 1e6  # weights are relative: a bound keeps every utility (components are bounded) finite
+
+
 def check_weights(weights: Mapping[str, float], known: Iterable[str] = COMPONENTS) -> dict[str, float]:
-    """The weights as floats; a one-line ValueError naming the key for an unknown name, a negative or
-    non-finite weight, or all weights zero. The schema and the objective both call this."""
+    """The weights as floats; a one-line ValueError naming the key for an unknown name, a weight outside
+    [0, MAX_WEIGHT] (a huge one overflows the utility to inf), or all weights zero. The schema and the objective both call this."""
     known = sorted(known)
     clean = {}
     for name, w in weights.items():
@@ -47,6 +50,8 @@ def check_weights(weights: Mapping[str, float], known: Iterable[str] = COMPONENT
             raise ValueError(f"objective.weights.{name}: must be a number, got {w!r}") from None
         if not math.isfinite(w) or w < 0:
             raise ValueError(f"objective.weights.{name}: must be a finite number >= 0, got {w:g}")
+        if w > MAX_WEIGHT:
+            raise ValueError(f"objective.weights.{name}: must be at most {MAX_WEIGHT:g} (weights are relative), got {w:g}")
         clean[name] = w
     if not any(w > 0 for w in clean.values()):
         raise ValueError(f"objective.weights: all weights are zero; give at least one of {known} a weight > 0")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
+import signal
 import sys
 import warnings
 from contextlib import nullcontext
@@ -26,7 +28,8 @@ from omegaconf import DictConfig, open_dict
 
 from swarm.config import check  # also registers the schema that conf/*.yaml start from
 from swarm.runtime import sweep
-from swarm.runtime.errors import exit_on_error, one_line_hydra_errors
+from swarm.runtime.errors import Interrupted, exit_on_error, on_signals, one_line_hydra_errors
+from swarm.runtime.record import check_resume, write_record
 from swarm.runtime.rundir import absolute_paths, register_resolvers, run_dir_lock
 from swarm.runtime.sweep import job_failures, metric_value
 
@@ -41,23 +44,32 @@ def _app(cfg: DictConfig) -> float | None:
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     value = None
-    with job_failures(run_dir) if multirun else exit_on_error():
-        absolute_paths(cfg, Path(hc.runtime.cwd))  # hydra.job.chdir=true leaves the settings' meaning alone
-        if cfg.logger.kind == "wandb":
-            with open_dict(cfg):
-                cfg.logger.name = cfg.logger.get("name") or hc.job.override_dirname or "defaults"
-                if cfg.logger.group is None and multirun:
-                    cfg.logger.group = Path(hc.sweep.dir).name
-        value = _run(cfg, run_dir)
+    try:
+        with job_failures(run_dir) if multirun else exit_on_error():
+            absolute_paths(cfg, Path(hc.runtime.cwd))  # hydra.job.chdir=true leaves the settings' meaning alone
+            if cfg.logger.kind == "wandb":
+                with open_dict(cfg):
+                    cfg.logger.name = cfg.logger.get("name") or hc.job.override_dirname or "defaults"
+                    if cfg.logger.group is None and multirun:
+                        cfg.logger.group = Path(hc.sweep.dir).name
+            value = _run(cfg, run_dir, hc)
+    except Interrupted as err:
+        err.where = ("hydra.sweep.dir", str(Path(hc.sweep.dir).absolute())) if multirun else ("hydra.run.dir", str(run_dir))
+        raise
     return value
 
 
-def _run(cfg: DictConfig, run_dir: Path) -> float:
-    """Check, lock the run dir, run; the number sweepers optimize (``sweep.metric``)."""
+def _run(cfg: DictConfig, run_dir: Path, hc: DictConfig) -> float:
+    """Check, lock the run dir, check a resume, record the settings, run; the number sweepers optimize (``sweep.metric``)."""
     from swarm.runtime.dist import launched_rank
 
     check(cfg)  # the typed schema first: a bad setting (or a run dir in use) fails before torch and the models load
-    with run_dir_lock(run_dir) if launched_rank() == 0 else nullcontext():  # rank 0 owns the run dir
+    main = launched_rank() == 0
+    with run_dir_lock(run_dir) if main else nullcontext():  # rank 0 owns the run dir
+        if main:  # nothing in the run dir is written before this passes (conf/config.yaml: hydra.output_subdir null)
+            check_resume(run_dir, cfg, Path(hc.runtime.cwd))
+            write_record(run_dir, cfg, hc, list(hc.overrides.task))
+            log.info("run dir: %s (the same command with hydra.run.dir=<it> resumes it)", run_dir)
         _quiet_libraries()
         from swarm.run import run
 
@@ -87,14 +99,49 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _interrupted(err: Interrupted, argv: list[str]) -> int:
+    """One line: where the run stopped and the command that resumes it; exit 128 + the signal."""
+    from swarm.runtime.dist import launched_rank
+
+    if launched_rank() != 0:
+        return err.code
+    name = signal.Signals(err.signum).name
+    if err.where is None:
+        sys.stderr.write(f"dswarm: interrupted ({name}) before the run started\n")
+        return err.code
+    key, where = err.where
+    step = _checkpoint_step(Path(where)) if key == "hydra.run.dir" else None
+    done = f"at step {step} (its checkpoint is kept)" if step else "before its first checkpoint" if key == "hydra.run.dir" else ""
+    args = [a for a in argv if not a.startswith((f"{key}=", f"++{key}="))]
+    command = shlex.join(["dswarm", *args, f"{key}={where}"])
+    sys.stderr.write(f"dswarm: interrupted ({name}) {done}{'; ' if done else ''}resume: {command}\n")
+    return err.code
+
+
+def _checkpoint_step(run_dir: Path) -> int | None:
+    """The step the run dir's checkpoint holds (what a resume starts from), or None."""
+    from swarm.runtime import checkpoint
+    from swarm.runtime.errors import ConfigError
+
+    try:
+        state = checkpoint.load(run_dir)
+    except ConfigError:
+        return None
+    return None if state is None else int(state["step"])
+
+
 def main() -> int:
     from swarm.runtime.dist import follower_overrides, shutdown
 
+    argv = sys.argv[1:]
     sys.argv += follower_overrides()  # under `accelerate launch`: only rank 0 has a run dir and logs
+    on_signals()
     try:
         with one_line_hydra_errors():
             _app()
         return sweep.FAILED_SWEEP if sweep.failed_jobs else 0
+    except Interrupted as err:
+        return _interrupted(err, argv)
     finally:
         if "torch.distributed" in sys.modules:  # else no process group exists (and a bad setting exits without importing torch)
             shutdown()

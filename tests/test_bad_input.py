@@ -64,6 +64,8 @@ CASES = [
     Case("pso.decay = 0", lambda p: ["pso.decay=0"], "pso.decay", cli=False),
     Case("pso.floor above step_length", lambda p: ["pso.floor=2"], "pso.floor", cli=False),
     Case("pso.step_length = 0", lambda p: ["pso.step_length=0"], "pso.step_length", cli=False),
+    Case("pso.step_length huge (positions overflow)", lambda p: ["pso.step_length=1e300"], "pso.step_length", cli=False),
+    Case("objective weight huge (utility overflows)", lambda p: ["objective.weights.difficulty=1e300"], "objective.weights.difficulty"),
     Case("pso.max_steps = 0", lambda p: ["pso.max_steps=0"], "pso.max_steps"),
     Case("pso.patience = 0", lambda p: ["pso.patience=0"], "pso.patience", cli=False),
     Case("pso.fused not auto/true/false", lambda p: ["pso.fused=maybe"], "pso.fused", cli=False),

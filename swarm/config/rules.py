@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from swarm.runtime.errors import ConfigError
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+MAX_STEP_LENGTH = 10.0  # the reference uses 0.5-1; far beyond, positions overflow to inf and the models write NaN
 
 
 def shown(value: Any) -> str:
@@ -101,7 +102,7 @@ def check_pso(*, inertia: float, cognitive: float, social: float, repel: float, 
         finite_at_least_zero(f"pso.{name}", w)
     if inertia + cognitive + social + repel <= 0.0:
         raise ConfigError("pso.inertia, pso.cognitive, pso.social, pso.repel: all are 0; at least one must be > 0")
-    positive("pso.step_length", step_length)
+    in_range("pso.step_length", step_length, 0.0, MAX_STEP_LENGTH, low_open=True)
     in_range("pso.decay", decay, 0.0, 1.0, low_open=True)
     if not 0.0 <= floor <= step_length:
         raise ConfigError(f"pso.floor: must be in [0, pso.step_length={shown(step_length)}], got {shown(floor)}")

@@ -32,6 +32,40 @@ class RunStopped(RuntimeError):
     """The run stopped cleanly before finishing (e.g. the judge is down); its checkpoint is intact."""
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived (`on_signals`): the run unwinds (checkpoint writes finish) and exits 128 + signal.
+
+    A BaseException, like KeyboardInterrupt: no ``except Exception`` on the way
+    (a sweep's job_failures, Hydra's job runner) mistakes it for a failed job.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.where: tuple[str, str] | None = None  # (the key, the dir) that resumes it: hydra.run.dir or hydra.sweep.dir
+
+    @property
+    def code(self) -> int:
+        return 128 + self.signum
+
+
+def on_signals() -> None:
+    """SIGINT and SIGTERM raise `Interrupted` in the main thread, so the run ends like any stopped run.
+
+    Not under submitit (Slurm jobs of hydra/launcher=slurm): its own handlers requeue the job.
+    """
+    import signal
+
+    if "SUBMITIT_FOLDER" in os.environ:
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, interrupt)
+
+
 def first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0].strip() if text else type(err).__name__

@@ -1,7 +1,14 @@
-"""Atomic file writes: a reader (or a resumed run) never sees a half-written file."""
+"""Atomic file writes: a reader (or a resumed run) never sees a half-written file.
+
+Temp files and dirs (``tempfile.mkstemp``/``mkdtemp``: mode 0600/0700) get the
+mode a plain ``open``/``mkdir`` would have had under the process's umask before
+they are renamed into place, so a colleague on a shared cluster can read a run's
+results whenever the umask lets them (022: 0644 files, 0755 dirs).
+"""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -11,16 +18,48 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over ``path``."""
+def umask() -> int:
+    """The process's umask, read without changing it (Linux: /proc; elsewhere set and restored at once)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mkstemp(directory: Path, name: str) -> tuple[int, str]:
+    """A temp file for ``directory/name`` with the mode ``open`` would give it."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~umask())
+    return fd, tmp
+
+
+def _mkdtemp(directory: Path, prefix: str) -> Path:
+    """A temp dir in ``directory`` with the mode ``mkdir`` would give it."""
+    tmp = Path(tempfile.mkdtemp(dir=directory, prefix=prefix, suffix=".tmp"))
+    tmp.chmod(0o777 & ~umask())
+    return tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes, backup: Path | None = None) -> None:
+    """Write to a temp file in the same directory, fsync, then rename over ``path``.
+
+    With ``backup``, the file ``path`` held is first renamed to ``backup`` (the previous version is kept).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _mkstemp(path.parent, path.name)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if backup is not None and path.exists():
+            os.replace(path, backup)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -69,7 +108,7 @@ def remove_all_stale_temps(run_dir: Path) -> None:
 
 @contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
-    """Fill a temp dir next to ``path``; on success it replaces ``path`` whole.
+    """Fill a temp dir next to ``path``; on success it replaces ``path`` whole, its files with the umask's modes.
 
     A reader never sees a half-written ``path``: it sees the old one, the new
     one, or (for the instant between two renames) none.
@@ -77,16 +116,20 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path.parent, path.name)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp = _mkdtemp(path.parent, f".{path.name}.")
     try:
         yield tmp
-        for f in tmp.rglob("*"):
+        mask = umask()
+        for f in tmp.rglob("*"):  # the umask's modes: a library may write 0600 files (safetensors does)
             if f.is_file():
                 with open(f, "rb") as fh:
+                    os.fchmod(fh.fileno(), 0o666 & ~mask)
                     os.fsync(fh.fileno())
+            elif f.is_dir():
+                f.chmod(0o777 & ~mask)
         old = None
         if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old.", suffix=".tmp"))
+            old = _mkdtemp(path.parent, f".{path.name}.old.")
             os.replace(path, old / path.name)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
@@ -101,12 +144,28 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def finite(obj: Any) -> Any:
+    """``obj`` with every NaN and ±inf float replaced by None (JSON's null)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """Strict JSON, the only kind the run writes: NaN/±inf (which strict parsers refuse) become null."""
+    return json.dumps(finite(obj), allow_nan=False, **kwargs)
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def jsonl(rows: Iterable[dict]) -> str:
-    return "".join(json.dumps(r) + "\n" for r in rows)
+    return "".join(dumps(r) + "\n" for r in rows)
 
 
 def atomic_write_jsonl(path: Path, rows: Iterable[dict]) -> None:

@@ -77,7 +77,7 @@ class SweepReport(Callback):
         failed = sorted(sweep_dir.glob(f"**/{ERROR_FILE}"))
         failed_jobs = len(failed)
         if failed:
-            jobs = len({p.parent.parent for p in sweep_dir.glob("**/.hydra/config.yaml")}) or "?"
+            jobs = len({p.parent.parent for p in sweep_dir.glob("**/.hydra/config.yaml")} | {p.parent for p in failed}) or "?"
             first = failed[0].read_text().strip()
             sys.stderr.write(
                 f"dswarm: error: {failed_jobs} of {jobs} sweep jobs failed (each failed run dir holds "

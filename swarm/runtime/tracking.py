@@ -25,20 +25,32 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from swarm.runtime.files import atomic_write_bytes, atomic_write_text  # noqa: E402
+from swarm.runtime.errors import ConfigError  # noqa: E402
+from swarm.runtime.files import atomic_write_bytes, atomic_write_text, dumps, jsonl  # noqa: E402
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    """The complete lines of metrics.jsonl (a torn last line is ignored)."""
+    """The complete lines of metrics.jsonl (a torn last line is ignored).
+
+    A file whose lines are not a run's step rows (someone else's metrics.jsonl) is a
+    ConfigError: the run would otherwise overwrite it.
+    """
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    lines = path.read_text(errors="replace").splitlines()
+    for n, line in enumerate(lines, 1):
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
-            break
+            if n == len(lines):  # a line torn by a kill is only ever the last
+                break
+            row = None
+        if not (isinstance(row, dict) and type(row.get("step")) is int):
+            raise ConfigError(f"hydra.run.dir: {path} is not a dswarm metrics file (line {n} is not a step row); "
+                              "move it away or give this run another hydra.run.dir")
+        rows.append(row)
     return rows
 
 
@@ -95,7 +107,7 @@ class Tracker:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / "metrics.jsonl"
         rows = [r for r in read_metrics(self.run_dir) if r.get("step", 0) <= resume_step]
-        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
+        atomic_write_text(self.path, jsonl(rows))
         self.rows = rows
         self.config = dict(config)
         self.table_items = int(logger.get("table_items", 0) or 0)
@@ -105,7 +117,7 @@ class Tracker:
         """Append a step's metrics line; W&B also gets a table sampling the step's items."""
         self.rows.append(row)
         with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(dumps(row) + "\n")
             f.flush()
             os.fsync(f.fileno())
         if self.wandb is not None:
