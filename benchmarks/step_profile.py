@@ -1,27 +1,36 @@
-"""Usage: python benchmarks/step_profile.py [--threads 1] [dswarm overrides ...]
+"""Usage: python benchmarks/step_profile.py [--threads 1] [--reps 1] [--baseline DIR] [--search-only] [dswarm overrides ...]
 
 Where a swarm step's time goes, and the peak memory of a default run.
 
 One child process runs the real `dswarm` CLI with the `make run` config (the
 default zoo, objective=difficulty, 10 steps, W&B offline) plus any overrides
-given here, with timers wrapped around the model's `generate` (every forward
-pass of the generators and the takers, with tokenizing and decoding) and the
-judge's `score`. Everything else inside the search loop is the swarm's own
-overhead: adapter swaps, item parsing, realism (BM25), objectives, PSO,
-metrics/W&B logging, data files, the checkpoint. Target: <= 2 % of a step.
-The step's data file and checkpoint are written on a background thread while
-the next step generates; that thread's time is printed apart (it overlaps the
-step, so it is not part of the share, but it is not hidden either).
+given here, with timers wrapped around the model's generation (every decoded
+batch of the generators and the takers: `Decoding.run`, and the tokenizing of
+their prompts: `LoraModel._encode`) and the judge's `score`. Everything else
+inside the search loop is the swarm's own bookkeeping: adapter swaps, item
+parsing, realism (BM25), objectives, PSO, metrics/W&B logging, data files,
+the checkpoint, progress bars. Target: <= 2 % of a step. The share without
+counting tokenizing as generation is printed too. The step's data file and
+checkpoint are written on a background thread while the next step generates;
+that thread's time is printed apart (it overlaps the step, so it is not part
+of the share, but it is not hidden either).
 
 --threads sets OMP_NUM_THREADS for the run (0: torch's default, one per
 core). The default, 1, is the fastest setting for the zoo's small model on a
 busy 2-core machine, so generate is at its fastest and the overhead's share
 at its largest: the strict measurement.
 
+--baseline DIR runs the same profile, alternating with this checkout's
+(--reps times each), on the code in DIR (e.g. `git archive main | tar -x -C DIR`),
+so a before/after pair shares the machine's load; each figure is printed
+with the 1-minute load average at its end. --search-only stops each run after
+the search (the step's figures, without the final held-out evaluation and
+its memory peak).
+
 The same child's peak RSS (os.wait4) and the peak summed RSS of its process
 tree (W&B's service included, sampled every 0.1 s) are printed against the
 2 GiB target. The zoo is built first, outside the measured process.
-The last line is `overhead: X.Y%`.
+The last line is `overhead: X.Y%` (this checkout's median over --reps).
 """
 from __future__ import annotations
 
@@ -29,6 +38,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -43,7 +53,7 @@ TARGET_RSS_MIB = 2048
 
 # ----------------------------------------------------------------------------- child: the timed run
 
-def _child(out: Path, overrides: list[str]) -> None:
+def _child(out: Path, overrides: list[str], search_only: bool) -> None:
     """Run `dswarm overrides` in this process with timers on; write the totals to ``out``."""
     from generators.models.decoding import Decoding
     from generators.models.lora_model import LoraModel
@@ -52,6 +62,7 @@ def _child(out: Path, overrides: list[str]) -> None:
     from swarm import run as run_mod
     from swarm.runtime.files import OrderedWriter
     from swarm.search.evaluate import Evaluator
+    from swarm.search.methods import data_swarms as method_mod
     from swarm.search.pso import PSO
 
     totals: dict[str, float] = defaultdict(float)
@@ -71,6 +82,7 @@ def _child(out: Path, overrides: list[str]) -> None:
 
     for cls, attr, name in [
         (Decoding, "run", "generate"),  # every batch of either path (one adapter or multi-LoRA)
+        (LoraModel, "_encode", "tokenize prompts"),
         (LoraModel, "load", "adapter load"),
         (Realism, "score", "realism (BM25)"),
         (Evaluator, "combine", "objectives"),
@@ -113,7 +125,7 @@ def _child(out: Path, overrides: list[str]) -> None:
     build_judge = build_mod.build_judge
     build_mod.build_judge = lambda *a, **k: TimedJudge(build_judge(*a, **k))
 
-    search = run_mod.data_swarms
+    search = method_mod.data_swarms  # method._target_ is looked up when the run starts
     steps = [0]
 
     def timed_search(ctx):
@@ -127,7 +139,11 @@ def _child(out: Path, overrides: list[str]) -> None:
             totals["step total"] += time.perf_counter() - t
             active[0] = False
 
-    run_mod.data_swarms = timed_search
+    method_mod.data_swarms = timed_search
+    if search_only:  # the summary keys the CLI's last log line reads; no export, no held-out evaluation
+        run_mod.finalize = lambda ctx, result: {
+            "best_utility": result.best_utility, "initial_best": result.initial_best, "steps": result.steps,
+            "stop_reason": result.stop_reason, "heldout": {"utility": float("nan")}}
     from swarm import cli
 
     sys.argv = ["dswarm", *overrides]
@@ -156,34 +172,20 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for the run (0: torch's default)")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    args, overrides = parser.parse_known_args()
-    if args.child:
-        return _child(args.child, overrides)
-
-    from omegaconf import OmegaConf
-
-    from generators.zoo import build_zoo
-
-    size = next((o.split("=", 1)[1] for o in overrides if o.startswith("zoo.size=")), "default")
-    zoo_cfg = OmegaConf.load(REPO / "conf" / "config.yaml").zoo
-    build_zoo(size, seed=zoo_cfg.seed)  # cached; built here so the measured run only loads it
+def profile(code: Path, overrides: list[str], threads: int, search_only: bool) -> dict:
+    """One timed `dswarm` run with the code in ``code``: its step totals, wall time, peak RSS and load average."""
+    import subprocess
 
     tmp = Path(tempfile.mkdtemp(prefix="step_profile-"))
     out = tmp / "timings.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
-    if args.threads:
-        env["OMP_NUM_THREADS"] = str(args.threads)
-    cmd = [sys.executable, __file__, "--child", str(out), *overrides, f"hydra.run.dir={tmp / 'run'}"]
-    threads = args.threads or "torch default"
-    print(f"run: dswarm {' '.join(overrides)} (threads: {threads}; run dir {tmp / 'run'}, removed after)", flush=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"),
+           "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")])}  # its packages first
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    cmd = [sys.executable, __file__, "--child", str(out), *(["--search-only"] if search_only else []),
+           *overrides, f"hydra.run.dir={tmp / 'run'}"]
     started = time.perf_counter()
     with open(tmp / "dswarm.out", "w") as log:
-        import subprocess
-
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
         peak_tree = [0]
         done = threading.Event()
@@ -196,20 +198,24 @@ def main() -> None:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
         done.set()
         sampler.join()
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        sys.exit(f"dswarm exited {proc.returncode}; see {tmp / 'dswarm.out'}")
-
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"dswarm ({code}) exited {os.waitstatus_to_exitcode(status)}; see {tmp / 'dswarm.out'}")
     data = json.loads(out.read_text())
     shutil.rmtree(tmp, ignore_errors=True)
-    t, steps = data["totals"], data["steps"]
+    return {**data, "wall": time.perf_counter() - started, "rss_mib": usage.ru_maxrss / 1024,  # KiB on Linux
+            "tree_mib": peak_tree[0] / 2**20, "load": os.getloadavg()[0]}
+
+
+def report(label: str, run: dict, search_only: bool) -> tuple[float, float]:
+    """Print one run's breakdown; return its overhead share and the share without tokenizing counted as generation."""
+    t, steps = dict(run["totals"]), run["steps"]
     total = t.pop("step total")
     forward = t.pop("  model forward", None)
-    inside = t.get("generate", 0.0) + t.get("judge", 0.0)
-    print(f"search: {steps} steps, {total:.1f} s ({total / max(steps, 1):.2f} s/step); whole run {wall:.1f} s")
+    model = t.get("generate", 0.0) + t.get("tokenize prompts", 0.0)
+    print(f"{label}: {steps} steps, {total:.1f} s ({total / max(steps, 1):.2f} s/step); whole run {run['wall']:.1f} s; "
+          f"load average {run['load']:.1f}")
     print(f"  {'part of the step':36s} {'seconds':>8s} {'share':>7s}")
     for name, secs in sorted(t.items(), key=lambda kv: -kv[1]):
         print(f"  {name:36s} {secs:8.2f} {100 * secs / total:6.2f}%")
@@ -217,15 +223,55 @@ def main() -> None:
             print(f"  {'  of which model forward':36s} {forward:8.2f} {100 * forward / total:6.2f}%")
     other = total - sum(t.values())
     print(f"  {'other (prompts, parsing, gather, ...)':36s} {other:8.2f} {100 * other / total:6.2f}%")
-    print(f"  {'(writer thread, overlapping the step)':36s} {data['background']:8.2f} "
-          f"({1e3 * data['background'] / max(steps, 1):.1f} ms a step, not in the share)")
-    overhead = 100 * (total - inside) / total
-    print(f"overhead outside generate+judge: {overhead:.1f}% of the step (target <= {TARGET_OVERHEAD:.0f}%)")
-    rss = usage.ru_maxrss / 1024  # KiB on Linux
-    verdict = "OK" if max(rss, peak_tree[0] / 2**20) <= TARGET_RSS_MIB else "OVER"
-    print(f"peak RSS: dswarm {rss:.0f} MiB, process tree (W&B service included) {peak_tree[0] / 2**20:.0f} MiB; "
-          f"target {TARGET_RSS_MIB} MiB: {verdict}")
-    print(f"overhead: {overhead:.1f}%")
+    print(f"  {'(writer thread, overlapping the step)':36s} {run['background']:8.2f} "
+          f"({1e3 * run['background'] / max(steps, 1):.1f} ms a step, not in the share)")
+    overhead = 100 * (total - model - t.get("judge", 0.0)) / total
+    strict = overhead + 100 * t.get("tokenize prompts", 0.0) / total
+    print(f"  overhead outside generation (tokenize + decode) and judge: {overhead:.1f}% of the step "
+          f"(target <= {TARGET_OVERHEAD:.0f}%); counting tokenizing as overhead: {strict:.1f}%")
+    if not search_only:
+        verdict = "OK" if max(run["rss_mib"], run["tree_mib"]) <= TARGET_RSS_MIB else "OVER"
+        print(f"  peak RSS: dswarm {run['rss_mib']:.0f} MiB, process tree (W&B service included) {run['tree_mib']:.0f} MiB; "
+              f"target {TARGET_RSS_MIB} MiB: {verdict}")
+    return overhead, strict
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for the run (0: torch's default)")
+    parser.add_argument("--reps", type=int, default=1, help="runs of each code, alternating (the median is the figure)")
+    parser.add_argument("--baseline", type=Path, help="another checkout's code, profiled alternately with this one")
+    parser.add_argument("--search-only", action="store_true", help="stop each run after the search")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args, overrides = parser.parse_known_args()
+    if args.child:
+        return _child(args.child, overrides, args.search_only)
+    if args.baseline is not None and not (args.baseline / "swarm" / "run.py").is_file():
+        sys.exit(f"--baseline: {args.baseline} holds no checkout of this project (no swarm/run.py)")
+    if args.reps < 1:
+        sys.exit(f"--reps: must be >= 1, got {args.reps}")
+
+    from omegaconf import OmegaConf
+
+    from generators.zoo import build_zoo
+
+    size = next((o.split("=", 1)[1] for o in overrides if o.startswith("zoo.size=")), "default")
+    zoo_cfg = OmegaConf.load(REPO / "conf" / "config.yaml").zoo
+    build_zoo(size, seed=zoo_cfg.seed)  # cached; built here so the measured run only loads it
+
+    codes = [("this checkout", REPO)] + ([(f"baseline {args.baseline}", args.baseline.resolve())] if args.baseline else [])
+    print(f"run: dswarm {' '.join(overrides)} (threads: {args.threads or 'torch default'}; "
+          f"{args.reps} run(s) of each, alternating{'; search only' if args.search_only else ''})", flush=True)
+    shares: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _ in codes}
+    for rep in range(args.reps):
+        for label, code in codes:
+            run = profile(code, overrides, args.threads, args.search_only)
+            shares[label].append((*report(f"[{rep + 1}] {label}", run, args.search_only), run["load"]))
+    print("overhead share of a step, each run (load average at its end):")
+    for label, got in shares.items():
+        runs = ", ".join(f"{o:.1f}% ({strict:.1f}% with tokenizing; load {load:.1f})" for o, strict, load in got)
+        print(f"  {label}: {runs}; median {statistics.median(o for o, _, _ in got):.1f}%")
+    print(f"overhead: {statistics.median(o for o, _, _ in shares['this checkout']):.1f}%")
 
 
 if __name__ == "__main__":
