@@ -108,15 +108,15 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     else:
         evaluator.orig_means = evaluator.original_means(setup.task.dev[: cfg.objective.novelty_items])
     resume_step = int(state["step"]) if state is not None else 0
-    tracker = None
+    tracker, files = None, OrderedWriter()
     if setup.dist.is_main:
         reference = {"takers": setup.takers.names, "dev_means": evaluator.orig_means.tolist()}
         atomic_write_json(run_dir / "data" / "reference.json", reference)
         config = OmegaConf.to_container(cfg, resolve=True)
-        tracker = Tracker(run_dir, OmegaConf.to_container(cfg.logger), config, resume_step)
+        tracker = Tracker(run_dir, OmegaConf.to_container(cfg.logger), config, resume_step, files)
         if state is not None:
             log.info("resuming %s from step %d", run_dir, resume_step)
-    ctx = RunContext(cfg, setup, run_dir, tracker, state, OrderedWriter())
+    ctx = RunContext(cfg, setup, run_dir, tracker, state, files)
     exit_code = 1
     try:
         result = search(ctx)

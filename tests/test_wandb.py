@@ -35,18 +35,51 @@ def test_summary_is_flattened(workflow_run, offline):
     assert s["best_utility"] == summary["best_utility"] and s["stop_reason"] == summary["stop_reason"]
 
 
-def test_each_step_logs_a_table_sampling_its_items(workflow_run, offline):
-    steps = [h for h in offline.history if "items._type" in h]
-    assert len(steps) == 2
-    for step, h in enumerate(steps, 1):
-        logged = table(workflow_run, {"_type": h["items._type"], "path": h["items.path"]})
-        names = sorted(json.loads((workflow_run / "data" / "reference.json").read_text())["takers"])
-        assert logged["columns"] == ["particle", "input", "output", "valid", "realism", *(f"score/{t}" for t in names)]
-        rows = read_jsonl(workflow_run / "data" / f"step_{step:03d}.jsonl")
-        assert len(logged["data"]) == min(32, len(rows))
-        assert {r[0] for r in logged["data"]} == {r["particle"] for r in rows}  # every particle shows up
-        first = rows[0]
-        assert logged["data"][0][:4] == [first["particle"], first["input"], first["output"], first["valid"]]
+def test_the_last_step_logs_a_table_sampling_its_items(workflow_run, offline):
+    """2 steps, logger.table_every=5: no table at step 1, the last step's table logged as the run ends."""
+    tables = [h for h in offline.history if "items._type" in h]
+    assert [h["_step"] for h in tables] == [2]
+    assert [h["_step"] for h in offline.history if "swarm/best" in h] == [1, 2]  # scalars every step
+    logged = table(workflow_run, {"_type": tables[0]["items._type"], "path": tables[0]["items.path"]})
+    names = sorted(json.loads((workflow_run / "data" / "reference.json").read_text())["takers"])
+    assert logged["columns"] == ["particle", "input", "output", "valid", "realism", *(f"score/{t}" for t in names)]
+    rows = read_jsonl(workflow_run / "data" / "step_002.jsonl")
+    assert len(logged["data"]) == min(32, len(rows))
+    assert {r[0] for r in logged["data"]} == {r["particle"] for r in rows}  # every particle shows up
+    first = rows[0]
+    assert logged["data"][0][:4] == [first["particle"], first["input"], first["output"], first["valid"]]
+
+
+class RecordingRun:
+    """What Tracker hands to ``wandb.log``, by step (the real W&B run is read back in the tests above)."""
+
+    def __init__(self) -> None:
+        self.logged: dict[int, list[str]] = {}
+
+    def log(self, data: dict, step: int) -> None:
+        self.logged.setdefault(step, []).extend(data)
+
+
+@pytest.mark.parametrize("every, steps, tables", [(5, 12, [5, 10, 12]), (5, 10, [5, 10]), (1, 3, [1, 2, 3]), (4, 2, [2])])
+def test_items_table_every_k_steps_and_at_the_last(tmp_path, monkeypatch, every, steps, tables):
+    from swarm.runtime.tracking import Tracker
+
+    tracker = Tracker(tmp_path, {"kind": "none", "table_items": 3, "table_every": every}, {}, resume_step=0)
+    tracker.wandb = run = RecordingRun()
+    monkeypatch.setattr(Tracker, "_table", lambda self, rows, key: [r["input"] for r in rows])
+    items = [{"particle": p, "input": f"q{p}", "valid": True, "scores": {"t": 1.0}} for p in range(6)]
+    for step in range(1, steps + 1):
+        tracker.log({"step": step, "best": 0.5}, items)
+    assert [s for s, keys in run.logged.items() if "items" in keys] == [t for t in tables if t != steps or steps % every == 0]
+    (tmp_path / "best" / "generator").mkdir(parents=True)
+    (tmp_path / "best" / "data.jsonl").write_text("")
+    monkeypatch.setattr("wandb.Artifact.add_dir", lambda *a, **k: None)
+    monkeypatch.setattr("wandb.Artifact.add_file", lambda *a, **k: None)
+    run.log_artifact = lambda artifact: None
+    run.summary = {}
+    tracker.summary({}, [])
+    assert [s for s, keys in run.logged.items() if "items" in keys] == tables
+    assert sorted(run.logged) == list(range(1, steps + 1)) and run.logged[steps].count("items") == 1
 
 
 def test_final_dataset_table_plots_and_artifacts(workflow_run, offline):

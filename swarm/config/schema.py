@@ -175,9 +175,11 @@ class WandbConf(LoggerConf):
     name: Optional[str] = None  # null: the run's overrides
     tags: List[str] = field(default_factory=list)
     table_items: int = MISSING  # generated items per step in the W&B table "items" (0: none)
+    table_every: int = MISSING  # the table every this many steps, and at the last step
 
     def __post_init__(self) -> None:
         rules.at_least("logger.table_items", self.table_items, 0)
+        rules.at_least("logger.table_every", self.table_every, 1)
         rules.one_of("logger.mode", self.mode, (None, "online", "offline", "disabled"), "null, online, offline or disabled")
 
 

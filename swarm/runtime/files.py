@@ -164,6 +164,14 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def append_synced(path: Path, text: str) -> None:
+    """Append ``text`` and fsync: not atomic, so readers of such a log skip a torn last line."""
+    with open(path, "a") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def jsonl(rows: Iterable[dict]) -> str:
     return "".join(dumps(r) + "\n" for r in rows)
 

@@ -1,8 +1,11 @@
 """Run tracking: metrics.jsonl (the record), W&B (the dashboard), plots (the glance).
 
 metrics.jsonl is the source of truth: one JSON object per swarm step, appended
-and flushed as each step ends. W&B mirrors it: slash-separated scalars and a
-table sampling the step's items each step; at the end the flattened summary
+and fsynced as each step ends (on the run's writer thread, before the step's
+checkpoint). W&B mirrors it: slash-separated scalars each
+step, and a table sampling the step's items every ``logger.table_every``
+steps and at the last one (a table costs ~2 % of a zoo step, the scalars
+~0.2 %: docs/performance.md); at the end the flattened summary
 (``heldout/utility``, ...), the final dataset as a table, the plots as images
 and the best generator and its data as artifacts carrying the config. The run
 is named by its overrides, its job_type is the method. ``logger=none`` turns
@@ -10,6 +13,7 @@ W&B off. Only the main process constructs a Tracker.
 """
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import math
@@ -26,7 +30,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from swarm.runtime.errors import ConfigError  # noqa: E402
-from swarm.runtime.files import atomic_write_bytes, atomic_write_text, dumps, jsonl  # noqa: E402
+from swarm.runtime.files import OrderedWriter, append_synced, atomic_write_bytes, atomic_write_text, dumps, jsonl  # noqa: E402
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -103,27 +107,37 @@ def sample(rows: list[dict], n: int) -> list[dict]:
 class Tracker:
     """Writes metrics.jsonl and mirrors each step to W&B when ``kind == 'wandb'``."""
 
-    def __init__(self, run_dir: Path, logger: Mapping[str, Any], config: Mapping[str, Any], resume_step: int) -> None:
+    def __init__(self, run_dir: Path, logger: Mapping[str, Any], config: Mapping[str, Any], resume_step: int,
+                 files: OrderedWriter | None = None) -> None:
+        """``files``: the run's background writer, which then appends the metrics lines (in order with the
+        step's other files; the fsync left the step's clock); without it they are appended here."""
         self.run_dir = Path(run_dir)
+        self.files = files
         self.path = self.run_dir / "metrics.jsonl"
         rows = [r for r in read_metrics(self.run_dir) if r.get("step", 0) <= resume_step]
         atomic_write_text(self.path, jsonl(rows))
         self.rows = rows
         self.config = dict(config)
         self.table_items = int(logger.get("table_items", 0) or 0)
+        self.table_every = int(logger.get("table_every", 1))
+        self.unlogged: tuple[int, list[dict]] | None = None  # the last step's sample when it got no table yet
         self.wandb = _start_wandb(self.run_dir, logger, config) if logger.get("kind") == "wandb" else None
 
     def log(self, row: dict[str, Any], items: list[dict] | None = None) -> None:
-        """Append a step's metrics line; W&B also gets a table sampling the step's items."""
+        """Append a step's metrics line; W&B also gets the scalars, and every ``table_every`` steps a table
+        sampling the step's items (the last step's table is logged by `summary` when the run ends)."""
         self.rows.append(row)
-        with open(self.path, "a") as f:
-            f.write(dumps(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        if self.files is not None:
+            self.files.submit(append_synced, self.path, dumps(row) + "\n")
+        else:
+            append_synced(self.path, dumps(row) + "\n")
         if self.wandb is not None:
             data = _scalars(row)
-            if picked := sample(items or [], self.table_items):
+            picked = sample(items or [], self.table_items)
+            self.unlogged = (row["step"], picked) if picked else None
+            if picked and row["step"] % self.table_every == 0:
                 data["items"] = self._table(picked, "scores")
+                self.unlogged = None
             self.wandb.log(data, step=row["step"])
 
     def summary(self, summary: Mapping[str, Any], final_rows: list[dict]) -> None:
@@ -136,7 +150,10 @@ class Tracker:
         media: dict[str, Any] = {"final/dataset": self._table(final_rows, "heldout_scores")}
         for png in sorted((self.run_dir / "plots").glob("*.png")):
             media[f"plots/{png.stem}"] = wandb.Image(str(png))
-        self.wandb.log(media, step=self.rows[-1]["step"] if self.rows else 0)
+        step = self.rows[-1]["step"] if self.rows else 0
+        if self.unlogged is not None and self.unlogged[0] == step:  # the last step's table, when table_every skipped it
+            media["items"] = self._table(self.unlogged[1], "scores")
+        self.wandb.log(media, step=step)
         best = self.run_dir / "best"
         metadata = {"config": self.config, "heldout/utility": summary.get("heldout", {}).get("utility")}
         generator = wandb.Artifact("best-generator", type="model", metadata=metadata)
@@ -188,7 +205,7 @@ def _start_wandb(run_dir: Path, logger: Mapping[str, Any], config: Mapping[str, 
     method = config.get("method", {}).get("name")
     task = str(config.get("task", {}).get("_target_", "")).rsplit(".", 1)[-1].removesuffix("Task").lower()  # ArithTask: arith
     auto = [method, config.get("objective", {}).get("name"), f"task={task}"]
-    return wandb.init(
+    run = wandb.init(
         project=logger.get("project", "data-swarms"),
         entity=logger.get("entity"),
         name=logger.get("name"),
@@ -202,6 +219,11 @@ def _start_wandb(run_dir: Path, logger: Mapping[str, Any], config: Mapping[str, 
         config=dict(config),
         settings=wandb.Settings(console="off", x_disable_stats=True),
     )
+    if importlib.util.find_spec("pandas") is not None:
+        # wandb imports pandas on its first table or image (to ask whether it is a DataFrame): ~1 s that
+        # the first step logging a table paid inside the search (docs/performance.md); paid here instead.
+        import pandas  # noqa: F401
+    return run
 
 
 def plot_utility(rows: list[dict], path: Path) -> None:
