@@ -9,6 +9,7 @@ on the scores side of the one-way data flow.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -61,14 +62,15 @@ def score_sets(item_sets: Sequence[Sequence[Item]], answer_all: AnswerAll, n_tak
                     pairs_answers.append(answer)
                     where.append((p, t, n))
     judged = judge(pairs_items, pairs_answers) if pairs_items else []
-    values = [torch.full((n_takers, len(items)), float("nan")) for items in item_sets]
+    values = [[[math.nan] * len(items) for _ in range(n_takers)] for items in item_sets]  # lists: a tensor write a pair cost ~1 % of a zoo step
     for (p, t, n), s in zip(where, judged):
         if s is not None and 0.0 <= s <= 1.0:
-            values[p][t, n] = float(s)
+            values[p][t][n] = float(s)
         else:
             missing[p] += 1
     return [
-        Scores(v, torch.tensor([item.valid for item in items], dtype=torch.bool), m)
+        Scores(torch.tensor(v, dtype=torch.float32).reshape(n_takers, len(items)),
+               torch.tensor([item.valid for item in items], dtype=torch.bool), m)
         for v, items, m in zip(values, item_sets, missing)
     ]
 
