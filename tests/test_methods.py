@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from swarm.runtime.errors import ConfigError
-from swarm.config import options
+from swarm.config import choices
 from tests.cli import read_jsonl
 from tests.inprocess import config, run
 
 # the eight: base_model, best_expert, cma_es, data_merge, prompt_search, random_search, ties, uniform_soup
-BASELINES = [m for m in options("method") if m not in ("data_swarms", "adversarial")]
+BASELINES = [m for m in choices("method") if m not in ("data_swarms", "adversarial")]
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +99,12 @@ def test_ties_weights_must_match_the_experts(tmp_path, tiny_zoo):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["method=ties", "method.combination=svd"], "method.combination: must be one of ties, dare_ties, got 'svd'"),
+    (["method=ties", "method.combination=svd"], "method.combination: input should be 'ties' or 'dare_ties', got 'svd'"),
     (["method=prompt_search", "method.instructions=evol", "method.evol=[no placeholders]"],
      "method.evol: every instruction needs {n} and {examples}, got 'no placeholders'"),
-    (["method=cma_es", "method.sigma=0"], "method.sigma: must be finite and > 0, got 0"),
+    (["method=cma_es", "method.sigma=0"], "method.sigma: input should be greater than 0, got 0"),
 ])
-def test_method_settings_are_checked_by_the_schema(overrides, message):
+def test_method_settings_are_checked_by_the_methods_signature(overrides, message):
     with pytest.raises(ConfigError) as err:
         config(*overrides)
     assert str(err.value) == message

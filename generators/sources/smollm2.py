@@ -24,7 +24,9 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from annotated_types import Ge
 
 from generators.models.cache import build_once, default_cache_dir
 from generators.sources.protocol import TakerSources
@@ -227,9 +229,9 @@ def _max_len(value: int | None) -> dict[str, int]:
     return {} if value is None else {"max_len": int(value)}
 
 
-def smollm2_generators(task: Any, seed: int, *, k: int, train_steps: int, train_max_len: int | None, template: str,
-                       taker_template: str, few_shot: int, items_per_prompt: int,
-                       chat_template: bool) -> tuple[Path, list[Path]]:
+def smollm2_generators(task: Any, seed: int, *, k: Annotated[int, Ge(2)], train_steps: Annotated[int, Ge(1)],
+                       train_max_len: Annotated[int, Ge(1)] | None, template: str, taker_template: str, few_shot: int,
+                       items_per_prompt: int, chat_template: bool) -> tuple[Path, list[Path]]:
     """SmolLM2-135M-Instruct with ``k`` LoRA experts trained on clusters of the task's dev data (cached)."""
     adapters = experts(
         task, role="generator", k=k, steps=train_steps, seed=seed, template=template, taker_template=taker_template,
@@ -239,7 +241,8 @@ def smollm2_generators(task: Any, seed: int, *, k: int, train_steps: int, train_
     return base_dir(), adapters
 
 
-def smollm2_takers(task: Any, seed: int, *, k: int, heldout_k: int, train_steps: int, train_max_len: int | None,
+def smollm2_takers(task: Any, seed: int, *, k: Annotated[int, Ge(1)], heldout_k: Annotated[int, Ge(1)],
+                   train_steps: Annotated[int, Ge(1)], train_max_len: Annotated[int, Ge(1)] | None,
                    template: str) -> TakerSources:
     """``k`` SmolLM2 taker experts and ``heldout_k`` held-out ones (other seeds), trained once and cached."""
     base = base_dir()

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Annotated, Any
+
+from annotated_types import MinLen
 
 from generators.sources.protocol import TakerSources
+
+Takers = Annotated[list[str], MinLen(1)]  # zoo taker names, lora:<cluster>, smollm2, <model dir>[@<adapter dir>]
 
 
 def _zoo(size: str, zoo_seed: int):
@@ -19,7 +23,6 @@ def zoo_generators(task: Any, seed: int, *, size: str, zoo_seed: int) -> tuple[P
     return zoo.base_dir, list(zoo.generators.values())
 
 
-def zoo_takers(task: Any, seed: int, *, size: str, zoo_seed: int, models: Sequence[str],
-               heldout: Sequence[str]) -> TakerSources:
+def zoo_takers(task: Any, seed: int, *, size: str, zoo_seed: int, models: Takers, heldout: Takers) -> TakerSources:
     """The zoo's takers by name, or any other entry (smollm2, model dirs): every taker is its own model."""
     return TakerSources(list(map(str, models)), list(map(str, heldout)), zoo=_zoo(size, zoo_seed))

@@ -1,13 +1,17 @@
-"""The run's configuration: one typed schema (swarm/config/schema.py) and one way to build components.
+"""The run's configuration: one typed schema (swarm/config/schema.py), one registry per pluggable kind
+(swarm/config/registry.py) and one way to build components.
 
     import swarm.config                       # registers the schema in Hydra's ConfigStore
-    typed = swarm.config.check(cfg)           # ConfigError naming the first bad setting; no torch
+    typed = swarm.config.check(cfg)           # ConfigError naming the first bad setting
     judge = swarm.config.instantiate(cfg.judge, "judge")          # hydra.utils.instantiate(_target_)
     judge = swarm.config.instantiate(cfg.judge, "judge", generate=fn)   # a _partial_ target, completed
 
 Importing this package registers ``schema/<group>/<option>`` and ``schema/config``
-in the ConfigStore; conf/*.yaml start from them. docs/configuration.md tells how
-to add a judge, an objective, a generator or a method.
+in the ConfigStore; conf/*.yaml of the plain groups start from them. The groups of
+pluggable components (``schema.CORES``) are checked in two stages: their core
+settings with the rest of the schema (no torch), then each component's own settings
+against its target's signature (which imports the target's module).
+docs/configuration.md tells how to add a judge, an objective, a generator or a method.
 """
 from __future__ import annotations
 
@@ -17,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ValidationError
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException, ValidationError
 
-from swarm.config.schema import SCHEMAS, Config
+from swarm.config.registry import CONF_DIR, HYDRA_KEYS, check_options, choices, target_settings
+from swarm.config.schema import CORES, SCHEMAS, Config
 from swarm.runtime.errors import ConfigError, first_line
 
-__all__ = ["check", "compose", "compose_run", "instantiate", "options", "register", "Config"]
+__all__ = ["check", "choices", "compose", "compose_run", "instantiate", "register", "Config"]
 
 
 def register() -> None:
@@ -55,11 +60,32 @@ def _keys(node: Any, key: str = ""):
             yield from _keys(node._get_node(k), f"{key}{k}.")
 
 
+def _check_core(node: DictConfig, group: str, core: type) -> Any:
+    """The core settings of a component group's ``node`` as ``core`` (its rules run); the defaults the
+    yaml leaves out are filled into ``node``, so the run reads every core setting from it."""
+    names = [f for f in core.__dataclass_fields__ if f not in HYDRA_KEYS or f in node]
+    given = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k in names}
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(core), given)
+    except ValidationError as err:
+        raise ConfigError(f"{group}.{err.full_key}: {first_line(err)}") from None
+    missing = sorted(OmegaConf.missing_keys(merged))
+    if missing:
+        raise ConfigError(f"{group}.{missing[0]}: required setting is missing (set {group}.{missing[0]}=...)")
+    typed = OmegaConf.to_object(merged)
+    with open_dict(node):
+        for name in core.__dataclass_fields__:
+            node[name] = merged[name]
+    return typed
+
+
 def check(cfg: DictConfig) -> Config:
-    """The typed config; raises ConfigError on the first setting the run cannot use. No torch, no model.
+    """The typed config; raises ConfigError on the first setting the run cannot use. No model loads.
 
     No option may hold a secret (the config is saved in the run dir), and every
-    ``_target_``'s module must be importable (the class itself is looked up when it is built).
+    ``_target_``'s module must be importable. The core settings are checked before any
+    component's module is imported; then each component's own settings against its
+    target's signature (swarm/config/registry.py), their checked values written back.
     """
     secret = next((k for k in _keys(cfg) if SECRET.search(k)), None)
     if secret is not None:
@@ -70,10 +96,13 @@ def check(cfg: DictConfig) -> Config:
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"{missing[0]}: required setting is missing (it is ??? in the config; set {missing[0]}=...)")
+    cores = {group: _check_core(cfg[group], group, core) for group, core in CORES.items()}
     try:
         typed = OmegaConf.to_object(cfg)
     except ValidationError as err:
         raise ConfigError(f"{err.full_key}: {first_line(err)}") from None
+    for group, core in cores.items():
+        setattr(typed, group, core)
     for group in ("task", "generator", "taker", "judge", "objective", "method"):
         for key, target in _targets(cfg[group], group):
             module = str(target).rpartition(".")[0]
@@ -83,11 +112,26 @@ def check(cfg: DictConfig) -> Config:
                 found = None
             if found is None:
                 raise ConfigError(f"{key}._target_: cannot import {target!r} (no module {module!r}; is it on PYTHONPATH?)")
+    for group, core in CORES.items():
+        _write_back(cfg[group], check_options(cfg[group], group, core))
+    for name, node in cfg.objective.components.items():
+        _write_back(node, check_options(node, f"objective.components.{name}"))
     return typed
 
 
+def _write_back(node: DictConfig, settings: dict[str, Any]) -> None:
+    """A component's checked settings into its node (a float given as ``1`` is ``1.0`` from then on)."""
+    try:
+        with open_dict(node):
+            for name, value in settings.items():
+                node[name] = value
+    except OmegaConfBaseException:  # a value OmegaConf cannot hold (an object a validator made): keep the given one
+        pass
+
+
 def instantiate(node: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` of a group's node without its run-only settings (schema ``RUN_ONLY``).
+    """``hydra.utils.instantiate`` of a group's node without the settings the run itself reads: a component
+    group's core settings its target does not take (``schema.CORES``), or a plain group's ``RUN_ONLY``.
 
     A target that cannot be found is a ConfigError naming ``<group>._target_``; an
     error raised by the target itself is re-raised as it is.
@@ -95,23 +139,17 @@ def instantiate(node: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate as hydra_instantiate
 
-    run_only = getattr(OmegaConf.get_type(node), "RUN_ONLY", ())
-    settings = OmegaConf.to_container(node, resolve=True)
-    own = {k: v for k, v in settings.items() if k not in run_only}
+    if group in CORES:
+        own = target_settings(node, group, CORES[group])
+    else:
+        run_only = getattr(OmegaConf.get_type(node), "RUN_ONLY", ())
+        own = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in run_only}
     try:
         return hydra_instantiate(own, *args, **kwargs)
     except InstantiationException as err:
         if str(err).startswith("Error locating target") or err.__cause__ is None:
             raise ConfigError(f"{group}._target_: {first_line(err)}") from None
         raise err.__cause__ from None
-
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-
-
-def options(group: str) -> list[str]:
-    """The options of a config group, sorted: its conf/<group>/*.yaml files (the one list of them)."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
 def compose(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:

@@ -5,7 +5,7 @@ See swarm/config/schema.py for how the schema works; judge and verifier are in s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from omegaconf import MISSING
 
@@ -97,12 +97,9 @@ class HfTaskConf(TextTaskConf):
 
 @dataclass
 class GeneratorConf:
-    """The writing settings every generator shares; the target says where the experts come from."""
+    """The writing settings every generator shares (the run's); the target, a model source, says where the experts
+    come from, and its keyword-only parameters are its own settings (generators/sources/)."""
 
-    RUN_ONLY: ClassVar[tuple[str, ...]] = (
-        "template", "chat_template", "few_shot", "items_per_prompt", "prompts_per_step",
-        "max_new_tokens", "temperature", "top_p", "batch_size",
-    )
     _target_: str = MISSING  # (task, seed) -> (base model dir, [expert adapter dirs])
     _partial_: bool = True
     template: str = MISSING
@@ -125,46 +122,10 @@ class GeneratorConf:
 
 
 @dataclass
-class ZooGeneratorConf(GeneratorConf):
-    size: str = MISSING
-    zoo_seed: int = MISSING
-
-
-@dataclass
-class HFGeneratorConf(GeneratorConf):
-    base: str = MISSING
-    adapters: List[str] = MISSING
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        rules.directory("generator.base", self.base)
-        rules.adapter_dirs("generator.adapters", self.adapters, 2, "generator experts (a swarm needs at least 2 particles)")
-
-
-@dataclass
-class SmolLM2GeneratorConf(GeneratorConf):
-    RUN_ONLY: ClassVar[tuple[str, ...]] = ("prompts_per_step", "max_new_tokens", "temperature", "top_p", "batch_size")
-    k: int = MISSING
-    train_steps: int = MISSING
-    train_max_len: Optional[int] = None  # training tokens per example; null: what the task's items need
-    taker_template: str = MISSING
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        rules.at_least("generator.k", self.k, 2)
-        rules.at_least("generator.train_steps", self.train_steps, 1)
-        rules.optional_at_least("generator.train_max_len", self.train_max_len, 1)
-
-
-@dataclass
 class TakerConf:
-    """How takers answer; the target says where the search and held-out takers come from."""
+    """How takers answer (the run's settings); the target, a model source, says where the search and held-out
+    takers come from, and its keyword-only parameters are its own settings (generators/sources/)."""
 
-    RUN_ONLY: ClassVar[tuple[str, ...]] = (
-        "template", "chat_template", "max_new_tokens", "stop", "batch_size", "answer", "reasoning_template",
-        "reasoning_max_new_tokens", "smollm2", "served_as", "endpoint_api", "api_key_env", "endpoint_concurrency",
-        "endpoint_timeout", "endpoint_max_retries", "endpoint_backoff", "endpoint_backoff_max",
-    )
     _target_: str = MISSING  # (task, seed) -> generators.sources.protocol.TakerSources (search and held-out entries)
     _partial_: bool = True
     template: str = MISSING
@@ -198,50 +159,3 @@ class TakerConf:
         rules.at_least("taker.batch_size", self.batch_size, 1)
         rules.one_of("taker.answer", self.answer, ("line", "reasoning"), "line or reasoning")
         rules.at_least("taker.reasoning_max_new_tokens", self.reasoning_max_new_tokens, 1)
-
-
-@dataclass
-class ZooTakerConf(TakerConf):
-    """Entries (generators/takers/specs.py): a zoo taker name, lora:<cluster>, smollm2, or <model dir>[@<adapter dir>]."""
-
-    models: List[str] = MISSING
-    heldout: List[str] = MISSING
-    size: str = MISSING
-    zoo_seed: int = MISSING
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for key in ("models", "heldout"):
-            if not getattr(self, key):
-                raise ConfigError(f"taker.{key}: must be a non-empty list of takers (zoo names, smollm2, model dirs), got []")
-
-
-@dataclass
-class HFTakerConf(TakerConf):
-    base: str = MISSING
-    adapters: List[str] = MISSING
-    heldout: List[str] = MISSING
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        rules.directory("taker.base", self.base)
-        rules.adapter_dirs("taker.adapters", self.adapters, 1)
-        if not self.heldout:
-            raise ConfigError("taker.heldout: needs at least 1 held-out taker, got 0")
-        # adapter dirs of taker.base, or other models (smollm2, <model dir>@<adapter dir>)
-        rules.adapter_dirs("taker.heldout", [h for h in self.heldout if h != "smollm2" and "@" not in h], 0)
-
-
-@dataclass
-class SmolLM2TakerConf(TakerConf):
-    RUN_ONLY: ClassVar[tuple[str, ...]] = tuple(k for k in TakerConf.RUN_ONLY if k != "template")
-    k: int = MISSING
-    heldout_k: int = MISSING
-    train_steps: int = MISSING
-    train_max_len: Optional[int] = None  # training tokens per example; null: what the task's questions + answers need
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        rules.at_least("taker.k", self.k, 1)
-        rules.at_least("taker.heldout_k", self.heldout_k, 1)
-        rules.optional_at_least("taker.train_max_len", self.train_max_len, 1)

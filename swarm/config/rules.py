@@ -16,7 +16,6 @@ from typing import Any, Sequence
 
 from swarm.runtime.errors import ConfigError
 
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 MAX_STEP_LENGTH = 10.0  # the reference uses 0.5-1; far beyond, positions overflow to inf and the models write NaN
 
 
@@ -54,33 +53,6 @@ def positive(key: str, value: float) -> None:
 def one_of(key: str, value: Any, choices: Sequence[Any], said: str) -> None:
     if value not in choices:
         raise ConfigError(f"{key}: must be {said}, got {value!r}")
-
-
-def directory(key: str, value: str, files: Sequence[str] = ()) -> None:
-    """``value`` is a directory holding ``files``, or a hub id whose snapshot in the HF cache does."""
-    path = Path(value)
-    if not path.is_dir():
-        from generators.sources.hub import is_hub_id, resolve_model  # no torch
-
-        if is_hub_id(value):
-            try:
-                path = resolve_model(value, key)
-            except ValueError as err:
-                raise ConfigError(str(err)) from None
-    if not path.is_dir():
-        raise ConfigError(f"{key}: directory not found: {path}")
-    for name in files:
-        if not (path / name).is_file():
-            extra = " (pickled .bin adapters are not loaded: convert to safetensors)" if name.endswith(".safetensors") else ""
-            raise ConfigError(f"{key}: {path} has no {name}{extra}")
-
-
-def adapter_dirs(key: str, dirs: Sequence[str], least: int, what: str = "adapter dirs") -> None:
-    """At least ``least`` PEFT adapter dirs, each with its config and safetensors weights."""
-    if len(dirs) < least:
-        raise ConfigError(f"{key}: needs at least {least} {what}, got {len(dirs)}")
-    for i, d in enumerate(dirs):
-        directory(f"{key}[{i}]", d, ADAPTER_FILES)
 
 
 def file(key: str, value: str, what: str = "file") -> None:

@@ -9,7 +9,9 @@ before torch or any model loads. Every message starts with the setting.
 
 A node's ``_target_`` names what :func:`swarm.config.instantiate` builds from it;
 ``RUN_ONLY`` lists the settings the run itself reads, which are not passed to
-the target. A value lives in one place: the option's yaml, or here when every
+the target. The groups of pluggable components (``CORES``: generator, taker,
+method) have one core dataclass each, the run's settings; a component's own
+settings are the keyword-only parameters of its target (swarm/config/registry.py). A value lives in one place: the option's yaml, or here when every
 option of the group shares it (the objective's knobs, the ``_partial_`` flags).
 """
 from __future__ import annotations
@@ -20,17 +22,7 @@ from typing import Any, ClassVar, Dict, List, Optional
 from omegaconf import MISSING
 
 from swarm.config import rules
-from swarm.config.inputs import (
-    ArithTaskConf,
-    HFGeneratorConf,
-    HFTakerConf,
-    HfTaskConf,
-    JsonTaskConf,
-    SmolLM2GeneratorConf,
-    SmolLM2TakerConf,
-    ZooGeneratorConf,
-    ZooTakerConf,
-)
+from swarm.config.inputs import ArithTaskConf, GeneratorConf, HfTaskConf, JsonTaskConf, TakerConf
 from swarm.config.scoring import HFLLMJudgeConf, JudgeConf, ModelVerifierConf, OpenAIJudgeConf, OpenAIVerifierConf, VerifierConf
 from swarm.runtime.errors import ConfigError
 
@@ -73,68 +65,12 @@ class ObjectiveConf:
 
 @dataclass
 class MethodConf:
-    """A search: ``_target_(ctx, **options) -> SearchResult``; ``name`` is what summary.json reports."""
+    """The run's settings of a search, ``_target_(ctx, **settings) -> SearchResult``: ``name`` is what
+    summary.json reports. The method's own settings are its keyword-only parameters (swarm/config/registry.py)."""
 
-    RUN_ONLY: ClassVar[tuple[str, ...]] = ("name",)
     _target_: str = MISSING
     _partial_: bool = True
     name: str = MISSING
-
-
-@dataclass
-class RandomSearchConf(MethodConf):
-    noise: float = MISSING  # perturbation scale, relative to the experts' spread
-
-    def __post_init__(self) -> None:
-        rules.finite_at_least_zero("method.noise", self.noise)
-
-
-@dataclass
-class CmaEsConf(MethodConf):
-    sigma: float = MISSING  # initial step size around the uniform mixture
-
-    def __post_init__(self) -> None:
-        rules.positive("method.sigma", self.sigma)
-
-
-@dataclass
-class TiesConf(MethodConf):
-    combination: str = MISSING  # ties | dare_ties
-    density: float = MISSING  # fraction of each expert's LoRA values kept
-    weights: Optional[List[float]] = None  # one per generator expert (checked when the experts are known)
-
-    def __post_init__(self) -> None:
-        rules.one_of("method.combination", self.combination, ("ties", "dare_ties"), "one of ties, dare_ties")
-        rules.in_range("method.density", self.density, 0.0, 1.0, low_open=True)
-
-
-@dataclass
-class PromptSearchConf(MethodConf):
-    generator: str = MISSING  # best_expert | base
-    examples: Optional[int] = None  # dev examples a candidate prompt draws from; null = 2 x generator.few_shot
-    instructions: str = MISSING  # auto | own | evol
-    evol: List[str] = MISSING
-
-    def __post_init__(self) -> None:
-        rules.one_of("method.generator", self.generator, ("best_expert", "base"), "best_expert or base")
-        rules.one_of("method.instructions", self.instructions, ("auto", "own", "evol"), "auto, own or evol")
-        if self.examples is not None:
-            rules.at_least("method.examples", self.examples, 1)
-        for t in self.evol:
-            if "{n}" not in t or "{examples}" not in t:
-                raise ConfigError(f"method.evol: every instruction needs {{n}} and {{examples}}, got {t!r}")
-
-
-@dataclass
-class AdversarialConf(MethodConf):
-    pool_size: int = MISSING
-    replace_fraction: float = MISSING
-    feed: str = MISSING  # which generated items enter the takers' pool (swarm.search.methods.adversarial.FEEDS)
-
-    def __post_init__(self) -> None:
-        rules.at_least("method.pool_size", self.pool_size, 1)
-        rules.in_range("method.replace_fraction", self.replace_fraction, 0.0, 1.0)
-        rules.one_of("method.feed", self.feed, ("hardest", "random"), "hardest or random")
 
 
 @dataclass
@@ -288,17 +224,15 @@ class Config:
             rules.at_least("threads", self.threads, 1)
 
 
+# The groups of pluggable components: the core (the run's settings) of each; a component's own settings
+# are its target's keyword-only parameters (swarm/config/registry.py), so these groups have no per-option schema.
+CORES: dict[str, type] = {"generator": GeneratorConf, "taker": TakerConf, "method": MethodConf}
+
 SCHEMAS: dict[str, dict[str, type]] = {  # group -> option -> schema (ConfigStore: schema/<group>/<option>)
     "task": {"arith": ArithTaskConf, "json": JsonTaskConf, "hf": HfTaskConf},
-    "generator": {"zoo": ZooGeneratorConf, "hf": HFGeneratorConf, "smollm2": SmolLM2GeneratorConf},
-    "taker": {"zoo": ZooTakerConf, "hf": HFTakerConf, "smollm2": SmolLM2TakerConf},
     "judge": {"exact": JudgeConf, "hf_llm": HFLLMJudgeConf, "openai": OpenAIJudgeConf},
     "verifier": {"plain": VerifierConf, "model": ModelVerifierConf, "openai": OpenAIVerifierConf},
     "objective": {"weighted": ObjectiveConf},
-    "method": {
-        "plain": MethodConf, "random_search": RandomSearchConf, "cma_es": CmaEsConf, "ties": TiesConf,
-        "prompt_search": PromptSearchConf, "adversarial": AdversarialConf,
-    },
     "pso": {"pso": PSOConf},
     "logger": {"none": LoggerConf, "wandb": WandbConf},
 }

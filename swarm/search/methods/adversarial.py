@@ -44,9 +44,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Literal, get_args
 
 import torch
+from annotated_types import Ge, Interval
 
 from generators.takers.lora_panel import TakerPanel
 from objectives import metrics
@@ -87,7 +88,8 @@ def pool_items(pool: list[dict]) -> list[Item]:
     return [Item(r["input"], r["output"], r["valid"]) for r in pool]
 
 
-FEEDS = ("hardest", "random")
+Feed = Literal["hardest", "random"]  # which generated items enter the takers' pool
+FEEDS = get_args(Feed)
 
 
 def _candidates(ev: Evaluation, exclude: set[str]) -> list[tuple[float, float, int, int, Item]]:
@@ -191,7 +193,8 @@ def _should_stop(data: PSO, model: PSO) -> str | None:
     return "patience" if a and b else None
 
 
-def adversarial_swarms(ctx: RunContext, pool_size: int, replace_fraction: float, feed: str) -> AdversarialResult:
+def adversarial_swarms(ctx: RunContext, *, pool_size: Annotated[int, Ge(1)], replace_fraction: Annotated[float, Interval(ge=0, le=1)],
+                       feed: Feed) -> AdversarialResult:
     """The dual loop (module docstring); resumes from ``ctx.state``. method=adversarial."""
     cfg, setup = ctx.cfg, ctx.setup
     panel: TakerPanel = setup.takers

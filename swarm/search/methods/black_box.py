@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Annotated
 
 import torch
+from annotated_types import Ge, Gt
 
 from swarm.search.context import RunContext, SearchResult
 
 
-def random_search(ctx: RunContext, noise: float) -> SearchResult:
+def random_search(ctx: RunContext, *, noise: Annotated[float, Ge(0)]) -> SearchResult:
     """Random convex combinations of the experts, perturbed, with the swarm's budget."""
     experts = ctx.setup.writer.model.expert_vectors
     k = experts.shape[0]
@@ -61,7 +63,7 @@ def _loss(utility: float) -> float:
     return -utility if math.isfinite(utility) else 1e12
 
 
-def cma_es(ctx: RunContext, sigma: float) -> SearchResult:
+def cma_es(ctx: RunContext, *, sigma: Annotated[float, Gt(0)]) -> SearchResult:
     """CMA-ES over the experts' mixture coefficients, with the swarm's budget (module docstring)."""
     import cma
     import numpy as np

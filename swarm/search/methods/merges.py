@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
 import torch
+from annotated_types import Interval
 
 from generators.models.particles import FlatSpec, flatten
 from swarm.runtime.errors import ConfigError
@@ -42,7 +44,8 @@ def merge_adapters(base_dir: Path, adapter_dirs: list[Path], spec: FlatSpec, com
     return flatten(get_peft_model_state_dict(model, adapter_name="merged"), spec)
 
 
-def ties(ctx: RunContext, combination: str, density: float, weights: list[float] | None) -> SearchResult:
+def ties(ctx: RunContext, *, combination: Literal["ties", "dare_ties"], density: Annotated[float, Interval(gt=0, le=1)],
+         weights: list[float] | None) -> SearchResult:
     """The TIES / DARE-TIES merge of the generator experts (module docstring), evaluated once."""
     if ctx.state is not None:
         return pick_best(ctx, torch.empty(0))

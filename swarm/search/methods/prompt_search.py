@@ -20,8 +20,11 @@ with probability 1/2): a (1+λ) evolution strategy in prompt space.
 from __future__ import annotations
 
 import time
+from typing import Annotated, Literal
 
 import torch
+from annotated_types import Ge
+from pydantic import AfterValidator
 
 from generators.writer import Prompt
 from swarm.runtime.errors import ConfigError
@@ -29,6 +32,14 @@ from swarm.search.context import RunContext, SearchResult
 from swarm.search.evaluate import Evaluation, step_seed
 
 Candidate = dict  # {"examples": [dev indices], "instruction": index into the templates}
+
+
+def _evol_templates(templates: list[str]) -> list[str]:
+    """method.evol's rule: each instruction fills in {n} and {examples} like generator.template."""
+    for t in templates:
+        if "{n}" not in t or "{examples}" not in t:
+            raise ValueError(f"every instruction needs {{n}} and {{examples}}, got {t!r}")
+    return templates
 
 
 def _random(n_pool: int, m: int, n_templates: int, rng: torch.Generator) -> Candidate:
@@ -71,7 +82,9 @@ def templates_of(ctx: RunContext, instructions: str, evol: list[str]) -> list[st
     return [ctx.cfg.generator.template, *(evol if use_evol else [])]
 
 
-def prompt_search(ctx: RunContext, generator: str, examples: int | None, instructions: str, evol: list[str]) -> SearchResult:
+def prompt_search(ctx: RunContext, *, generator: Literal["best_expert", "base"], examples: Annotated[int, Ge(1)] | None,
+                  instructions: Literal["auto", "own", "evol"],
+                  evol: Annotated[list[str], AfterValidator(_evol_templates)]) -> SearchResult:
     """Search the prompt of a fixed generator with the swarm's budget (module docstring)."""
     writer = ctx.setup.writer
     experts, pool = writer.model.expert_vectors, writer.pool
