@@ -20,7 +20,7 @@ from generators.models.cache import default_cache_dir
 from generators.models.lengths import GeneratorLengths, generator_lengths, model_context, taker_lengths
 from generators.models.lora_model import LoraModel
 from generators.sources.hub import resolve_model
-from generators.sources.protocol import TakerSources
+from generators.sources.protocol import GeneratorSources, TakerSources
 from generators.takers.lora_panel import AnswerSettings
 from generators.takers.panel import TakerSpec, build_panels
 from generators.takers.specs import SMOLLM2_ASKED, resolve_takers
@@ -64,7 +64,7 @@ def build_task(cfg: DictConfig) -> Task:
         raise ConfigError(message if message.startswith("task.") else f"{setting}: {message}") from err
 
 
-def generator_dirs(cfg: DictConfig, task: Task) -> tuple[Path, list[Path]]:
+def generator_sources(cfg: DictConfig, task: Task) -> GeneratorSources:
     """The generator's base model dir and its expert adapter dirs, from ``generator._target_``."""
     try:
         return instantiate(cfg.generator, "generator")(task, cfg.seed)
@@ -230,7 +230,8 @@ def build(cfg: DictConfig) -> Setup:
     device, dtype = resolve_device(cfg.device, cfg.dtype, dist)
     task = build_task(cfg)
     g = cfg.generator
-    gen_base, gen_adapters = generator_dirs(cfg, task)
+    sources = generator_sources(cfg, task)
+    gen_base, gen_adapters = sources.base, sources.experts
     search, heldout = taker_specs(cfg, task)
     if len(gen_adapters) < 2:
         raise ConfigError(f"generator.adapters: a swarm needs at least 2 generator experts, got {len(gen_adapters)}")
@@ -275,4 +276,4 @@ def build(cfg: DictConfig) -> Setup:
     realism = Realism(task.realism_corpus(), top_k=cfg.objective.realism_top_k)
     objective = instantiate(cfg.objective, "objective")
     evaluator = Evaluator(writer, takers, judge, objective, realism, dist, progress=cfg.progress and dist.is_main, usage=usage)
-    return Setup(task, dist, writer, takers, held, judge, evaluator, verifier)
+    return Setup(sources, task, dist, writer, takers, held, judge, evaluator, verifier)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Sequence
 from pydantic import AfterValidator
 
 from generators.sources.hub import AdapterDir, ModelDir, adapter_dir, resolve_model
-from generators.sources.protocol import TakerSources
+from generators.sources.protocol import GeneratorSources, TakerSources
 
 
 def _at_least(n: int, what: str):
@@ -30,9 +30,10 @@ def _resolve_all(values: Sequence[str], setting: str) -> list[Path]:
 
 def hf_generators(task: Any, seed: int, *, base: ModelDir,
                   adapters: Annotated[list[AdapterDir], _at_least(2, "generator experts (a swarm needs at least 2 particles)")],
-                  ) -> tuple[Path, list[Path]]:
-    """Any HF causal-LM dir and PEFT adapter dirs on it (local dirs, or hub ids through the HF cache)."""
-    return resolve_model(base, "generator.base"), _resolve_all(adapters, "generator.adapters")
+                  ) -> GeneratorSources:
+    """Any HF causal-LM dir and PEFT adapter dirs on it (local dirs, or hub ids through the HF cache); their
+    training data is not known here, so there is no union expert."""
+    return GeneratorSources(resolve_model(base, "generator.base"), _resolve_all(adapters, "generator.adapters"))
 
 
 def hf_takers(task: Any, seed: int, *, base: ModelDir, adapters: Annotated[list[AdapterDir], _at_least(1, "adapter dirs")],

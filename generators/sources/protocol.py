@@ -3,8 +3,8 @@
 The ``generator`` and ``taker`` config groups name one of these with ``_target_``
 (``_partial_``: the run passes the task and its seed):
 
-    generator: (task, seed) -> (base dir, [generator expert dirs])       one particle per expert
-    taker:     (task, seed) -> TakerSources                              search and held-out entries
+    generator: (task, seed, *, settings) -> GeneratorSources     the base, one expert per particle, the union expert
+    taker:     (task, seed, *, settings) -> TakerSources         search and held-out entries
 
 A taker entry is any model (generators/takers/specs.py): a zoo taker name,
 ``lora:<cluster>``, ``smollm2``, or ``<model dir>[@<adapter dir>]``; the run
@@ -16,7 +16,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+
+@dataclass
+class GeneratorSources:
+    """The generator of a run, before it is loaded: its base model dir and its expert adapter dirs.
+
+    ``union_expert``: builds (once, cached) and returns the adapter dir of one expert of the same
+    shape trained on the union of the experts' training data (``method=data_merge``); None where the
+    source does not know that data (adapters from elsewhere).
+    """
+
+    base: Path
+    experts: list[Path]
+    union_expert: Callable[[], Path] | None = None
 
 
 @dataclass

@@ -29,7 +29,7 @@ from typing import Annotated, Any
 from annotated_types import Ge
 
 from generators.models.cache import build_once, default_cache_dir
-from generators.sources.protocol import TakerSources
+from generators.sources.protocol import GeneratorSources, TakerSources
 from generators.training import experts as training
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -231,14 +231,16 @@ def _max_len(value: int | None) -> dict[str, int]:
 
 def smollm2_generators(task: Any, seed: int, *, k: Annotated[int, Ge(2)], train_steps: Annotated[int, Ge(1)],
                        train_max_len: Annotated[int, Ge(1)] | None, template: str, taker_template: str, few_shot: int,
-                       items_per_prompt: int, chat_template: bool) -> tuple[Path, list[Path]]:
-    """SmolLM2-135M-Instruct with ``k`` LoRA experts trained on clusters of the task's dev data (cached)."""
-    adapters = experts(
-        task, role="generator", k=k, steps=train_steps, seed=seed, template=template, taker_template=taker_template,
-        few_shot=few_shot, items_per_prompt=items_per_prompt, chat_template=chat_template,
-        overrides=_max_len(train_max_len),
-    )
-    return base_dir(), adapters
+                       items_per_prompt: int, chat_template: bool) -> GeneratorSources:
+    """SmolLM2-135M-Instruct with ``k`` LoRA experts trained on clusters of the task's dev data (cached).
+
+    The union of the ``k`` clusters is the whole dev set, so the union expert is one expert (``k=1``)
+    trained as the others are, with as many steps as they took together."""
+    common = dict(seed=seed, template=template, taker_template=taker_template, few_shot=few_shot,
+                  items_per_prompt=items_per_prompt, chat_template=chat_template, overrides=_max_len(train_max_len))
+    adapters = experts(task, role="generator", k=k, steps=train_steps, **common)
+    union = lambda: experts(task, role="generator", k=1, steps=train_steps * k, **common)[0]  # noqa: E731
+    return GeneratorSources(base_dir(), adapters, union)
 
 
 def smollm2_takers(task: Any, seed: int, *, k: Annotated[int, Ge(1)], heldout_k: Annotated[int, Ge(1)],

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import torch
 from omegaconf import DictConfig
 
+from generators.sources.protocol import GeneratorSources
 from generators.takers.lora_panel import TakerPanel
 from generators.takers.panel import Panel
 from generators.writer import Prompt, Writer
@@ -39,8 +40,9 @@ log = logging.getLogger("dswarm")
 
 @dataclass
 class Setup:
-    """The run's objects: one generator model, two taker panels, the judge and the evaluator."""
+    """The run's objects: one generator model (and where it came from), two taker panels, the judge and the evaluator."""
 
+    sources: GeneratorSources
     task: Task
     dist: Dist
     writer: Writer
