@@ -202,7 +202,7 @@ def test_a_bf16_run_moves_the_lora_takers(tiny_zoo, tmp_path):
 
 
 def test_unknown_feed_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"^method\.feed: must be hardest or random, got 'easiest'$"):
+    with pytest.raises(ConfigError, match=r"^method\.feed: input should be 'hardest' or 'random', got 'easiest'$"):
         config(*ADV, "method.feed=easiest")
 
 
