@@ -26,7 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-from swarm.config import check  # also registers the schema that conf/*.yaml start from
+from swarm.config import check, check_components  # also registers the schema that conf/*.yaml start from
 from swarm.runtime import sweep
 from swarm.runtime.errors import Interrupted, exit_on_error, on_signals, one_line_hydra_errors
 from swarm.runtime.record import check_resume, write_record
@@ -63,9 +63,10 @@ def _run(cfg: DictConfig, run_dir: Path, hc: DictConfig) -> float:
     """Check, lock the run dir, check a resume, record the settings, run; the number sweepers optimize (``sweep.metric``)."""
     from swarm.runtime.dist import launched_rank
 
-    check(cfg)  # the typed schema first: a bad setting (or a run dir in use) fails before torch and the models load
+    check(cfg, components=False)  # the typed schema first: a bad setting (or a run dir in use) fails before torch loads
     main = launched_rank() == 0
     with run_dir_lock(run_dir) if main else nullcontext():  # rank 0 owns the run dir
+        check_components(cfg)  # the components' own settings (their modules import torch): still before any model
         if main:  # nothing in the run dir is written before this passes (conf/config.yaml: hydra.output_subdir null)
             check_resume(run_dir, cfg, Path(hc.runtime.cwd))
             write_record(run_dir, cfg, hc, list(hc.overrides.task))

@@ -28,7 +28,7 @@ from swarm.config.registry import CONF_DIR, HYDRA_KEYS, check_options, choices, 
 from swarm.config.schema import CORES, SCHEMAS, Config
 from swarm.runtime.errors import ConfigError, first_line
 
-__all__ = ["check", "choices", "compose", "compose_run", "instantiate", "register", "Config"]
+__all__ = ["check", "check_components", "choices", "compose", "compose_run", "instantiate", "register", "Config"]
 
 
 def register() -> None:
@@ -79,13 +79,14 @@ def _check_core(node: DictConfig, group: str, core: type) -> Any:
     return typed
 
 
-def check(cfg: DictConfig) -> Config:
+def check(cfg: DictConfig, components: bool = True) -> Config:
     """The typed config; raises ConfigError on the first setting the run cannot use. No model loads.
 
     No option may hold a secret (the config is saved in the run dir), and every
     ``_target_``'s module must be importable. The core settings are checked before any
     component's module is imported; then each component's own settings against its
-    target's signature (swarm/config/registry.py), their checked values written back.
+    target's signature (swarm/config/registry.py), their checked values written back;
+    ``components=False`` leaves that to a later ``check_components`` (the CLI holds the run dir's lock first).
     """
     secret = next((k for k in _keys(cfg) if SECRET.search(k)), None)
     if secret is not None:
@@ -112,11 +113,17 @@ def check(cfg: DictConfig) -> Config:
                 found = None
             if found is None:
                 raise ConfigError(f"{key}._target_: cannot import {target!r} (no module {module!r}; is it on PYTHONPATH?)")
+    if components:
+        check_components(cfg)
+    return typed
+
+
+def check_components(cfg: DictConfig) -> None:
+    """Each component's own settings against its target's signature (imports the targets' modules)."""
     for group, core in CORES.items():
         _write_back(cfg[group], check_options(cfg[group], group, core))
     for name, node in cfg.objective.components.items():
         _write_back(node, check_options(node, f"objective.components.{name}"))
-    return typed
 
 
 def _write_back(node: DictConfig, settings: dict[str, Any]) -> None:
