@@ -38,6 +38,10 @@ def register() -> None:
     for group, options in SCHEMAS.items():
         for option, schema in options.items():
             store.store(group=f"schema/{group}", name=option, node=schema)
+    for group, core in CORES.items():  # typed core, open to the component's own settings (checked by its signature)
+        node = OmegaConf.structured(core)
+        OmegaConf.set_struct(node, False)
+        store.store(group=f"schema/{group}", name="core", node=node)
 
 
 def _targets(node: Any, key: str):
