@@ -31,6 +31,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from generators.models.decoding import Decoding, length_chunks, row_seed
+from generators.models.encoding import Encoder
 from generators.models.multi_lora import MultiLora
 from generators.models.particles import FlatSpec, check_vector, flatten, share_flat, spec_of, unflatten
 
@@ -150,6 +151,7 @@ class LoraModel:
             base = AutoModelForCausalLM.from_pretrained(
                 str(base_dir), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
             )
+        self._encoder = Encoder(self.tokenizer, chat_template)  # prompt ids, shared with models of the same tokenizer
         if self.spec is None:  # no adapters: the plain base model (with share=, the shared one's adapters off)
             self.config, self._flat, self.adapter = None, None, None
             self.model = share.model if share is not None else base.to(self.device).eval()
@@ -208,12 +210,7 @@ class LoraModel:
         self.config.save_pretrained(str(out))
 
     def _encode(self, prompts: Sequence[str]) -> list[list[int]]:
-        """Token ids of ``prompts``, one batched tokenizer call (a call per prompt cost the zoo step twice as much)."""
-        if not self.chat_template:
-            return self.tokenizer(list(prompts))["input_ids"]
-        chats = [[{"role": "user", "content": p}] for p in prompts]
-        texts = self.tokenizer.apply_chat_template(chats, tokenize=False, add_generation_prompt=True)
-        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return self._encoder(prompts)
 
     def _prepare(self, prompts: Sequence[str], batch_size: int, max_new_tokens: int) -> tuple[list[list[int]], list[list[int]]]:
         """Token ids and length-sorted chunks; this model's adapter made PEFT's active one."""
