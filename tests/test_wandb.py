@@ -36,7 +36,7 @@ def test_summary_is_flattened(workflow_run, offline):
 
 
 def test_the_last_step_logs_a_table_sampling_its_items(workflow_run, offline):
-    """2 steps, logger.table_every=5: no table at step 1, the last step's table logged as the run ends."""
+    """2 steps, logger.table_every=10: no table at step 1, the last step's table logged as the run ends."""
     tables = [h for h in offline.history if "items._type" in h]
     assert [h["_step"] for h in tables] == [2]
     assert [h["_step"] for h in offline.history if "swarm/best" in h] == [1, 2]  # scalars every step

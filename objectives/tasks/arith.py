@@ -11,6 +11,7 @@ seconds (../shared/notes/zoo-feasibility.md). ``format_answer`` and
 """
 from __future__ import annotations
 
+import functools
 import random
 import re
 from typing import Sequence
@@ -42,8 +43,11 @@ def _apply(a: int, op: str, b: int) -> int:
     return a + b if op == "+" else a - b if op == "-" else a * b
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def solve(problem: str) -> int | None:
-    """The exact answer of a well-formed problem (usual precedence), else None."""
+    """The exact answer of a well-formed problem (usual precedence), else None.
+
+    Remembered: a step parses, verifies and judges each item's problem, some items at every step."""
     m = _PROBLEM.match(problem or "")
     if m is None:
         return None

@@ -156,8 +156,14 @@ def finite(obj: Any) -> Any:
 
 
 def dumps(obj: Any, **kwargs: Any) -> str:
-    """Strict JSON, the only kind the run writes: NaN/±inf (which strict parsers refuse) become null."""
-    return json.dumps(finite(obj), allow_nan=False, **kwargs)
+    """Strict JSON, the only kind the run writes: NaN/±inf (which strict parsers refuse) become null.
+
+    Most objects have none, and ``json.dumps`` alone refuses them: ``finite``'s copy is made only
+    then (made for every row, it was 0.7 % of a zoo step, the step's data file)."""
+    try:
+        return json.dumps(obj, allow_nan=False, **kwargs)
+    except ValueError:
+        return json.dumps(finite(obj), allow_nan=False, **kwargs)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

@@ -4,7 +4,7 @@ metrics.jsonl is the source of truth: one JSON object per swarm step, appended
 and fsynced as each step ends (on the run's writer thread, before the step's
 checkpoint). W&B mirrors it: slash-separated scalars each
 step, and a table sampling the step's items every ``logger.table_every``
-steps and at the last one (a table costs ~2 % of a zoo step, the scalars
+steps and at the last one (a table costs 2-3 % of a zoo step, the scalars
 ~0.2 %: docs/performance.md); at the end the flattened summary
 (``heldout/utility``, ...), the final dataset as a table, the plots as images
 and the best generator and its data as artifacts carrying the config. The run
