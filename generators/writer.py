@@ -14,6 +14,7 @@ import torch
 
 from generators.models.lora_model import LoraModel
 from generators.prompts import few_shot_prompt, parse_items, sample_examples
+from objectives.contamination import Contamination
 from objectives.judging.verify import NoVerifier, Verifier, verify
 from objectives.tasks.item import Item, Task
 
@@ -45,13 +46,16 @@ class Prompt:
 
 
 class Writer:
-    """A generator model that writes items for a task from few-shot prompts; the verifier checks their answers."""
+    """A generator model that writes items for a task from few-shot prompts; the verifier checks their answers,
+    the contamination screen measures (and may drop) copies of the references."""
 
-    def __init__(self, model: LoraModel, task: Task, settings: WriterSettings, verifier: Verifier | None = None) -> None:
+    def __init__(self, model: LoraModel, task: Task, settings: WriterSettings, verifier: Verifier | None = None,
+                 contamination: Contamination | None = None) -> None:
         self.model = model
         self.task = task
         self.settings = settings
         self.verifier = verifier or NoVerifier()
+        self.contamination = contamination
         self.pool = [task.format_example(item) for item in task.dev]
 
     def write(self, vector: torch.Tensor, seed: int, n_prompts: int, progress: Progress | None = None,
@@ -81,5 +85,6 @@ class Writer:
             items = []
             for ex, text in zip(shots, particle):
                 items.extend(self.task.parse_item(t) for t in parse_items(text, s.items_per_prompt, start=len(ex) + 1))
-            out.append(verify(items, self.verifier))
+            items = verify(items, self.verifier)
+            out.append(self.contamination.screen(items) if self.contamination is not None else items)
         return out

@@ -25,6 +25,7 @@ from generators.takers.lora_panel import AnswerSettings
 from generators.takers.panel import TakerSpec, build_panels
 from generators.takers.specs import SMOLLM2_ASKED, resolve_takers
 from generators.writer import Writer, WriterSettings
+from objectives.contamination import Contamination
 from objectives.endpoints import Endpoint, Usage
 from objectives.judging.answers import make_extractor
 from objectives.judging.judges import Judge
@@ -203,6 +204,15 @@ def build_verifier(cfg: DictConfig, task: Task, device: str, dtype: torch.dtype,
         raise ConfigError(f"verifier: {first_line(err)}") from err
 
 
+def build_contamination(t: DictConfig, task: Task) -> Contamination:
+    """The contamination screen: the task's dev and test inputs and ``task.contamination_refs``."""
+    try:
+        return Contamination.of_task(task, list(t.contamination_refs), n=t.contamination_n,
+                                     threshold=t.contamination_threshold, drop=t.drop_contaminated)
+    except ValueError as err:
+        raise ConfigError(first_line(err)) from err
+
+
 def load_lora_model(group: str, base: Path, adapters: list[Path], base_name: str | None = None, **kwargs: Any) -> LoraModel:
     """``LoraModel``; a base or adapters it cannot load are reported against ``group``'s settings.
 
@@ -265,6 +275,7 @@ def build(cfg: DictConfig) -> Setup:
             max_batch_tokens=cfg.batching.max_batch_tokens,
         ),
         verifier=verifier,
+        contamination=build_contamination(cfg.task, task),
     )
     # One base in memory: takers on the generators' base become a second LoRA structure of the same model.
     takers, held = build_panels([search, heldout], lambda base, adapters, chat_template: load_lora_model(
@@ -276,4 +287,4 @@ def build(cfg: DictConfig) -> Setup:
     realism = Realism(task.realism_corpus(), top_k=cfg.objective.realism_top_k)
     objective = instantiate(cfg.objective, "objective")
     evaluator = Evaluator(writer, takers, judge, objective, realism, dist, progress=cfg.progress and dist.is_main, usage=usage)
-    return Setup(sources, task, dist, writer, takers, held, judge, evaluator, verifier)
+    return Setup(sources, task, dist, writer, takers, held, judge, evaluator, verifier, asked=search[0].settings)

@@ -22,6 +22,7 @@ from objectives.endpoints import Counts, usage_report
 from objectives.tasks.item import Item
 from swarm.build import build
 from swarm.config import instantiate
+from swarm.report.harness import run_spec, write_harness
 from swarm.report.publish import write_dataset
 from swarm.runtime import checkpoint
 from swarm.runtime.errors import ConfigError
@@ -65,6 +66,7 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
         "best_utility": result.best_utility,
         "steps": result.steps,
         "stop_reason": result.stop_reason,
+        "task": setup.task.name,
         "verifier": setup.verifier.kind,
         "realism_corpus": setup.task.realism_source,
         "heldout": evaluation_summary(heldout, setup.heldout.names, weights),
@@ -72,6 +74,11 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
     }
     if result.prompt is not None:
         summary["prompt"] = {"template": result.prompt.template, "examples": list(result.prompt.examples)}
+    if setup.asked is not None:
+        a = setup.asked
+        summary["taker_prompt"] = {"template": a.template, "stop": a.stop, "max_new_tokens": a.max_new_tokens}
+    if setup.writer.contamination is not None:
+        summary["contamination"] = setup.writer.contamination.report(heldout.results[0].items)
     evaluate_heldout = lambda v: ev_.evaluate_items(setup.writer.write(v, seed, n_prompts), setup.heldout, heldout_orig)  # noqa: E731
     summary.update(result.extra_summary(ctx, heldout, evaluate_heldout, weights))  # collective: every process
     ev_.traffic()  # the final evaluation's endpoint traffic (collective)
@@ -84,6 +91,7 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
         rows = final_rows(best.items, best.scores.values, setup.heldout.names)
         atomic_write_jsonl(ctx.run_dir / "best" / "data.jsonl", rows)
         write_dataset(ctx.run_dir / "best" / "dataset", rows, summary, ctx.tracker.config)  # datasets' form + card
+        write_harness(ctx.run_dir / "best" / "lm_eval", rows, run_spec(ctx.tracker.config, summary, ctx.run_dir.name))
         atomic_write_json(ctx.run_dir / "summary.json", summary)
         plot_utility(ctx.tracker.rows, ctx.run_dir / "plots" / "utility.png")
         ctx.tracker.summary(summary, rows)

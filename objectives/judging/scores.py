@@ -87,8 +87,9 @@ def stack(scores: Sequence[Scores]) -> tuple[torch.Tensor, torch.Tensor, torch.T
 
 
 def format_valid(items: Sequence[Item]) -> torch.Tensor:
-    """[N] bool: the item parsed, whatever the verifier said of its answer."""
-    return torch.tensor([item.valid or item.verified is False for item in items], dtype=torch.bool)
+    """[N] bool: the item parsed, whatever the verifier said of its answer (or the contamination screen of it)."""
+    return torch.tensor([item.valid or item.verified is False or item.overlap is not None for item in items],
+                        dtype=torch.bool)
 
 
 def defeat_all(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

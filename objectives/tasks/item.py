@@ -16,18 +16,23 @@ class Item:
     """One evaluation item. ``output`` is the reference answer when known.
 
     ``verified`` is the answer verifier's verdict on a format-valid item (None: not checked);
-    ``valid`` is the final word: the format parsed and the answer was not rejected.
+    ``overlap`` is its n-gram overlap with the contamination references (objectives/contamination.py;
+    None: not measured); ``valid`` is the final word: the format parsed, the answer was not rejected
+    and, with ``task.drop_contaminated``, the item is no copy.
     """
 
     input: str
     output: str | None
     valid: bool
     verified: bool | None = None
+    overlap: float | None = None
 
     def to_json(self) -> dict:
         row = {"input": self.input, "output": self.output, "valid": self.valid}
         if self.verified is not None:
             row["verified"] = self.verified
+        if self.overlap is not None:
+            row["overlap"] = self.overlap
         return row
 
 

@@ -4,8 +4,8 @@ See swarm/config/schema.py for how the schema works; judge and verifier are in s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Dict, List, Optional
 
 from omegaconf import MISSING
 
@@ -16,7 +16,25 @@ from swarm.runtime.errors import ConfigError, first_line
 
 
 @dataclass
-class ArithTaskConf:
+class TaskConf:
+    """What every task shares: the contamination screen (objectives/contamination.py), read by the run."""
+
+    RUN_ONLY: ClassVar[tuple[str, ...]] = ("contamination_refs", "contamination_n", "contamination_threshold",
+                                           "drop_contaminated")
+    contamination_refs: List[str] = field(default_factory=list)  # files of reference texts beside dev and test
+    contamination_n: int = 8  # n of the n-grams (PaLM's 8-gram protocol)
+    contamination_threshold: float = 0.7  # an item with this share of its n-grams in the references is contaminated
+    drop_contaminated: bool = False  # true: a contaminated item is invalid
+
+    def _check_contamination(self) -> None:
+        rules.at_least("task.contamination_n", self.contamination_n, 1)
+        rules.in_range("task.contamination_threshold", self.contamination_threshold, 0.0, 1.0, low_open=True)
+        for i, path in enumerate(self.contamination_refs):
+            rules.file(f"task.contamination_refs[{i}]", path, "reference file")
+
+
+@dataclass
+class ArithTaskConf(TaskConf):
     _target_: str = MISSING
     n_dev: int = MISSING
     n_test: int = MISSING
@@ -25,10 +43,11 @@ class ArithTaskConf:
     def __post_init__(self) -> None:
         rules.at_least("task.n_dev", self.n_dev, 1)
         rules.at_least("task.n_test", self.n_test, 1)
+        self._check_contamination()
 
 
 @dataclass
-class TextTaskConf:
+class TextTaskConf(TaskConf):
     """What JSON and `datasets` tasks share: subsample sizes, the realism corpus, how answers are read."""
 
     _target_: str = MISSING
@@ -43,6 +62,7 @@ class TextTaskConf:
     def _check_subsample(self) -> None:
         rules.optional_at_least("task.max_dev", self.max_dev, 1)
         rules.optional_at_least("task.max_test", self.max_test, 1)
+        self._check_contamination()
 
     def _check_corpus_and_answers(self) -> None:
         """A realism corpus that exists, an answer rule that parses."""

@@ -34,6 +34,15 @@ def _table(title: str, rows: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def contamination_section(c: Mapping[str, Any]) -> str:
+    """The card's contamination paragraph (objectives/contamination.py)."""
+    sources = ", ".join(f"{name} ({n} texts)" for name, n in c["references"].items())
+    return (f"## Contamination\n\n{c['contaminated']} of {c['checked']} checked items ({c['rate']:.1%}) have at least "
+            f"{c['threshold']:.0%} of their {c['n']}-grams in the references, or copy one exactly: {sources}. "
+            f"Mean overlap {c['mean_overlap']:.3f}. Contaminated items were "
+            + ("dropped (invalid)." if c["dropped"] else "kept (task.drop_contaminated=false)."))
+
+
 def dataset_card(summary: Mapping[str, Any], config: Mapping[str, Any]) -> str:
     """The dataset card: what made the data, what it optimized, and how it scored on held-out takers."""
     heldout = summary["heldout"]
@@ -55,6 +64,8 @@ def dataset_card(summary: Mapping[str, Any], config: Mapping[str, Any]) -> str:
     ]
     if "search_takers" in summary:
         parts.append("## Search takers\n\n" + _table("search taker mean score", summary["search_takers"]["takers"]))
+    if "contamination" in summary:
+        parts.append(contamination_section(summary["contamination"]))
     parts.append("## Config\n\n```yaml\n" + yaml.safe_dump(dict(config), sort_keys=False) + "```")
     return "\n\n".join(parts) + "\n"
 

@@ -31,7 +31,8 @@ _UID = secrets.token_hex(3)
 
 # Settings that name files or dirs; a group's keys count only for the `_target_`s listed.
 PATH_SETTINGS = {
-    "task": ({"objectives.tasks.json_task.JsonTask", "objectives.tasks.hf.HfTask"}, ("path", "realism_corpus", "source")),
+    "task": ({"objectives.tasks.json_task.JsonTask", "objectives.tasks.hf.HfTask", "objectives.tasks.arith.ArithTask"},
+             ("path", "realism_corpus", "source", "contamination_refs")),
     "generator": ({"generators.sources.hf.hf_generators"}, ("base", "adapters")),
     "taker": ({"generators.sources.hf.hf_takers"}, ("base", "adapters", "heldout")),
     "judge": ({"objectives.judging.llm_judges.HFLLMJudge"}, ("model",)),

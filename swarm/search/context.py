@@ -21,7 +21,7 @@ import torch
 from omegaconf import DictConfig
 
 from generators.sources.protocol import GeneratorSources
-from generators.takers.lora_panel import TakerPanel
+from generators.takers.lora_panel import AnswerSettings, TakerPanel
 from generators.takers.panel import Panel
 from generators.writer import Prompt, Writer
 from objectives.endpoints import usage_metrics
@@ -51,6 +51,7 @@ class Setup:
     judge: Judge
     evaluator: Evaluator
     verifier: Verifier
+    asked: AnswerSettings | None = None  # how the (first) search taker is asked: the run's prompt, exported with the data
 
 
 @dataclass
@@ -118,6 +119,8 @@ class RunContext:
             "valid/format": ev.valid_format.tolist(),
             "valid/answer": ev.valid_fraction.tolist(),
             "items/defeat_all": ev.defeat_all.tolist(),
+            **({"contamination/rate": ev.contamination.tolist(), "contamination/overlap": ev.overlap.tolist()}
+               if ev.contamination is not None else {}),
             "judge/missing": ev.missing,
             **(usage_metrics(ev.usage, dict(self.cfg.endpoints.prices)) if ev.usage else {}),
             **extra,

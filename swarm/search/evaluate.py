@@ -16,6 +16,7 @@ from generators.takers.lora_panel import TakerPanel
 from generators.takers.specs import heldout_groups
 from generators.writer import Prompt, Writer
 from objectives import metrics
+from objectives.contamination import rate
 from objectives.endpoints import Counts, Usage, merge, since
 from objectives.judging.judges import Judge
 from objectives.judging.scores import Scores, defeat_all, format_valid, score_sets, stack
@@ -48,6 +49,8 @@ class Evaluation:
     defeat_all: torch.Tensor | None = None  # [P] scored items every taker got wrong (< 0.5)
     seconds: dict[str, float] = field(default_factory=dict)  # this process's wall time per phase (generate, answer, judge)
     usage: dict[str, Counts] = field(default_factory=dict)  # endpoint traffic since the last evaluation, every process
+    contamination: torch.Tensor | None = None  # [P] share of checked items at or over the contamination threshold
+    overlap: torch.Tensor | None = None  # [P] mean n-gram overlap of the checked items
 
     @property
     def missing_fraction(self) -> float:
@@ -199,8 +202,16 @@ class Evaluator:
         components, utility = self.objective(inputs, valid_fraction)
         missing = sum(r.scores.missing for r in results)
         valid_format = torch.stack([format_valid(r.items) for r in results]).float().mean(dim=1)
-        return Evaluation(results, components, utility, valid_fraction, missing, int(mask.sum()),
-                          valid_format, defeat_all(S, mask))
+        ev = Evaluation(results, components, utility, valid_fraction, missing, int(mask.sum()), valid_format, defeat_all(S, mask))
+        screen = self.writer.contamination
+        if screen is not None:
+            ev.contamination = torch.tensor([rate(r.items, screen.threshold) for r in results])
+            ev.overlap = torch.tensor([_mean([it.overlap for it in r.items if it.overlap is not None]) for r in results])
+        return ev
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
 
 
 def evaluation_summary(ev: Evaluation, names: list[str], weights: dict[str, float]) -> dict[str, Any]:
