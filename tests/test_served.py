@@ -86,12 +86,17 @@ def test_a_served_zoo_model_answers_as_it_does_in_process(tiny_zoo):
 
 
 @pytest.mark.slow
-def test_a_run_with_a_served_heldout_taker_scores_it_as_in_process(tiny_zoo, tmp_path):
+def test_a_run_with_a_served_heldout_taker_scores_it_as_in_process(tiny_zoo, tmp_path, monkeypatch, caplog):
     from tests.inprocess import run
 
+    key = "sk-served-planted-9d41"
+    monkeypatch.setenv("DSWARM_TEST_SERVED_KEY", key)
     with Server(tiny_zoo.heldout["h1"], "h1", 0) as server:
         summary = run("pso.max_steps=1", "export.n_items=40", f"taker.heldout=[h1,h2,{server.entry}]",
-                      f"endpoints.cache_dir={tmp_path / 'cache'}", run_dir=tmp_path / "run")
+                      "taker.api_key_env=DSWARM_TEST_SERVED_KEY", f"endpoints.cache_dir={tmp_path / 'cache'}",
+                      run_dir=tmp_path / "run")
+    leaked = [p for p in (tmp_path / "run").rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
+    assert leaked == [] and key not in caplog.text  # the key went to the server only
     takers = summary["heldout"]["takers"]
     assert takers["openai:h1"] is not None and takers["openai:h1"] == takers["h1"]
     assert summary["heldout_groups"]["served"]["takers"] == {"openai:h1": takers["h1"]}
