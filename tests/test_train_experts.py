@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import string
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from generators.training.cli import main
-from generators.training.clusters import cluster_texts, kmeans_labels, tfidf
+from generators.training.clusters import cluster_texts, kmeans_labels, tfidf, tfidf_words
 from generators.training.experts import Recipe, train_experts
 from objectives.tasks.json_task import JsonTask
 
@@ -66,6 +67,21 @@ def test_clusters_split_topics_deterministically():
     assert sorted(set(labels.tolist())) == [0, 1, 2]  # never an empty cluster
     with pytest.raises(ValueError):
         kmeans_labels(tfidf(["a b"]), 2)
+
+
+def test_tfidf_by_hand():
+    """tf 1 + ln(count), idf ln((1 + n) / (1 + df)) + 1, rows L2-normalized; min_df drops words in one text."""
+    texts = ["apple apple pear", "pear plum", "plum"]
+    x, words = tfidf_words(texts, min_df=1)
+    assert words == ["apple", "pear", "plum"]
+    apple, pear = (1 + math.log(2)) * (math.log(4 / 2) + 1), math.log(4 / 3) + 1
+    norm = math.hypot(apple, pear)
+    expected = [[apple / norm, pear / norm, 0.0], [0.0, 2 ** -0.5, 2 ** -0.5], [0.0, 0.0, 1.0]]
+    assert x.toarray().tolist() == [pytest.approx(row, abs=1e-6) for row in expected]
+    x, words = tfidf_words(texts)  # min_df=2: apple is in one text only
+    assert words == ["pear", "plum"]
+    assert x.toarray().tolist() == [pytest.approx(row, abs=1e-6) for row in [[1, 0], [2 ** -0.5, 2 ** -0.5], [0, 1]]]
+    assert tfidf_words(["of the", "a"])[0].shape == (2, 1)  # no word at all: empty rows, one cluster's worth
 
 
 def test_items_without_words_cluster_by_their_form():
