@@ -23,7 +23,7 @@ from generators.sources.hub import resolve_model
 from generators.sources.protocol import GeneratorSources, TakerSources
 from generators.takers.lora_panel import AnswerSettings
 from generators.takers.panel import TakerSpec, build_panels
-from generators.takers.specs import SMOLLM2_ASKED, resolve_takers
+from generators.takers.specs import SMOLLM2_ASKED, check_held_out, resolve_takers
 from generators.writer import Writer, WriterSettings
 from objectives.contamination import Contamination
 from objectives.endpoints import Endpoint, Usage
@@ -33,6 +33,7 @@ from objectives.judging.verify import Verifier, make_verifier, unchecked_note
 from objectives.realism import Realism
 from objectives.tasks.item import Task
 from swarm.config import instantiate
+from swarm.config.preflight import check_answers
 from swarm.runtime.dist import Dist
 from swarm.runtime.errors import ConfigError, first_line
 from swarm.search.context import Setup
@@ -121,10 +122,23 @@ def taker_specs(cfg: DictConfig, task: Task) -> tuple[list[TakerSpec], list[Take
     smol = replace(AnswerSettings(**t.smollm2) if t.get("smollm2") else SMOLLM2_ASKED, max_batch_tokens=budget)
     setting = "taker.models" if "models" in t else "taker.adapters"
     try:
-        return (resolve_takers(sources.models, sources.zoo, asked, t.chat_template, smol, setting, t.served_as),
-                resolve_takers(sources.heldout, sources.zoo, asked, t.chat_template, smol, "taker.heldout", t.served_as))
+        search = resolve_takers(sources.models, sources.zoo, asked, t.chat_template, smol, setting, t.served_as)
+        heldout = resolve_takers(sources.heldout, sources.zoo, asked, t.chat_template, smol, "taker.heldout", t.served_as)
+        check_held_out(search, heldout)
+        return search, heldout
     except ValueError as err:
         raise ConfigError(first_line(err)) from err
+
+
+def taker_entry(cfg: DictConfig, base: Path, search: list[TakerSpec], heldout: list[TakerSpec]) -> str | None:
+    """The ``taker.models[i]`` / ``taker.heldout[i]`` entry that names model dir ``base`` (None: taker.base names it)."""
+    if "models" not in cfg.taker:
+        return None
+    for key, specs in (("taker.models", search), ("taker.heldout", heldout)):
+        for i, spec in enumerate(specs):
+            if spec.base is not None and Path(spec.base).resolve() == Path(base).resolve():
+                return f"{key}[{i}]"
+    return None
 
 
 def endpoint_sharing(cfg: DictConfig, usage: Usage) -> dict[str, Any]:
@@ -213,23 +227,31 @@ def build_contamination(t: DictConfig, task: Task) -> Contamination:
         raise ConfigError(first_line(err)) from err
 
 
-def load_lora_model(group: str, base: Path, adapters: list[Path], base_name: str | None = None, **kwargs: Any) -> LoraModel:
-    """``LoraModel``; a base or adapters it cannot load are reported against ``group``'s settings.
+def load_lora_model(group: str, base: Path, adapters: list[Path], base_name: str | None = None,
+                    entry: str | None = None, **kwargs: Any) -> LoraModel:
+    """``LoraModel``; a base or adapters it cannot load are reported against ``group``'s settings, or
+    against ``entry`` (e.g. ``taker.models[1]``) when the model is one entry of a list.
 
     ``base_name``: what exported adapters name as their base (the hub id or path the user gave).
     """
     try:
         model = LoraModel(base, adapters, **kwargs)
-        if base_name is not None and model.config is not None:
-            model.config.base_model_name_or_path = base_name
-        return model
     except torch.OutOfMemoryError:
         raise
     except OSError as err:  # no such dir, not a model dir, no tokenizer, no safetensors
-        setting = "adapters" if any(str(a) in str(err) for a in adapters) else "base"
-        raise ConfigError(f"{group}.{setting}: {first_line(err)}") from err
+        setting = entry or f"{group}.{'adapters' if any(str(a) in str(err) for a in adapters) else 'base'}"
+        raise ConfigError(f"{setting}: {first_line(err)}") from err
     except (ValueError, RuntimeError, KeyError) as err:  # adapters that do not fit each other or the base's layers
+        if entry is not None:
+            raise ConfigError(f"{entry}: {base} cannot be loaded as a model ({first_line(err)})") from err
         raise ConfigError(f"{group}.adapters: cannot be loaded on {group}.base={base}: {first_line(err)}") from err
+    if kwargs.get("chat_template") and getattr(model.tokenizer, "chat_template", None) is None:
+        setting = f"{group}.chat_template" if group in ("generator", "taker", "verifier") else f"{group}.model"
+        raise ConfigError(f"{setting}: {base}'s tokenizer has no chat template, so prompts cannot be asked as chat "
+                          f"turns; set {group}.chat_template=false or use a chat model")
+    if base_name is not None and model.config is not None:
+        model.config.base_model_name_or_path = base_name
+    return model
 
 
 def build(cfg: DictConfig) -> Setup:
@@ -239,6 +261,7 @@ def build(cfg: DictConfig) -> Setup:
     dist = Dist(cpu=cfg.device == "cpu" or not torch.cuda.is_available())
     device, dtype = resolve_device(cfg.device, cfg.dtype, dist)
     task = build_task(cfg)
+    check_answers(cfg, task)
     g = cfg.generator
     sources = generator_sources(cfg, task)
     gen_base, gen_adapters = sources.base, sources.experts
@@ -279,7 +302,7 @@ def build(cfg: DictConfig) -> Setup:
     )
     # One base in memory: takers on the generators' base become a second LoRA structure of the same model.
     takers, held = build_panels([search, heldout], lambda base, adapters, chat_template: load_lora_model(
-        "taker", base, adapters, cfg.taker.get("base"), device=device, dtype=dtype,
+        "taker", base, adapters, cfg.taker.get("base"), taker_entry(cfg, base, search, heldout), device=device, dtype=dtype,
         chat_template=chat_template, multi_lora=cfg.batching.multi_lora,
         share=writer_model if Path(base).resolve() == writer_model.base_dir else None),
         serve=served_client(cfg.taker, shared))

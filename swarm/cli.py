@@ -12,6 +12,7 @@ In a sweep a failed job records its line in its run dir and the sweep goes on
 """
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import shlex
@@ -46,30 +47,34 @@ def _app(cfg: DictConfig) -> float | None:
     value = None
     try:
         with job_failures(run_dir) if multirun else exit_on_error():
+            given = copy.deepcopy(cfg)  # the record keeps the paths as the user gave them
             absolute_paths(cfg, Path(hc.runtime.cwd))  # hydra.job.chdir=true leaves the settings' meaning alone
             if cfg.logger.kind == "wandb":
                 with open_dict(cfg):
                     cfg.logger.name = cfg.logger.get("name") or hc.job.override_dirname or "defaults"
                     if cfg.logger.group is None and multirun:
                         cfg.logger.group = Path(hc.sweep.dir).name
-            value = _run(cfg, run_dir, hc)
+            value = _run(cfg, given, run_dir, hc)
     except Interrupted as err:
         err.where = ("hydra.sweep.dir", str(Path(hc.sweep.dir).absolute())) if multirun else ("hydra.run.dir", str(run_dir))
         raise
     return value
 
 
-def _run(cfg: DictConfig, run_dir: Path, hc: DictConfig) -> float:
+def _run(cfg: DictConfig, given: DictConfig, run_dir: Path, hc: DictConfig) -> float:
     """Check, lock the run dir, check a resume, record the settings, run; the number sweepers optimize (``sweep.metric``)."""
     from swarm.runtime.dist import launched_rank
 
     check(cfg, components=False)  # the typed schema first: a bad setting (or a run dir in use) fails before torch loads
+    if hc.mode == RunMode.MULTIRUN and str(cfg.sweep.metric).startswith("heldout"):
+        log.warning("sweep.metric=%s: the sweep tunes on the held-out takers, whose score then no longer measures "
+                    "models the search never saw; search_takers.* is a validation score", cfg.sweep.metric)
     main = launched_rank() == 0
     with run_dir_lock(run_dir) if main else nullcontext():  # rank 0 owns the run dir
         check_components(cfg)  # the components' own settings (their modules import torch): still before any model
         if main:  # nothing in the run dir is written before this passes (conf/config.yaml: hydra.output_subdir null)
             check_resume(run_dir, cfg, Path(hc.runtime.cwd))
-            write_record(run_dir, cfg, hc, list(hc.overrides.task))
+            write_record(run_dir, given, hc, list(hc.overrides.task))
             log.info("run dir: %s (the same command with hydra.run.dir=<it> resumes it)", run_dir)
         _quiet_libraries()
         from swarm.run import run

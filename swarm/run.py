@@ -71,6 +71,7 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
         "realism_corpus": setup.task.realism_source,
         "heldout": evaluation_summary(heldout, setup.heldout.names, weights),
         "heldout_groups": taker_groups(heldout, setup.heldout.names, heldout_orig, ev_, weights),
+        "search_takers": evaluation_summary(search, setup.takers.names, weights),  # sweep.metric's default: every process
     }
     if result.prompt is not None:
         summary["prompt"] = {"template": result.prompt.template, "examples": list(result.prompt.examples)}
@@ -84,7 +85,6 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
     ev_.traffic()  # the final evaluation's endpoint traffic (collective)
     summary["usage"] = usage_report(ev_.total, dict(cfg.endpoints.prices))
     if ctx.is_main:
-        summary["search_takers"] = evaluation_summary(search, setup.takers.names, weights)
         with atomic_dir(ctx.run_dir / "best" / "generator") as tmp:  # a kill never leaves half an adapter
             setup.writer.model.export(result.best, tmp)
         best = heldout.results[0]

@@ -31,7 +31,8 @@ class Case:
     name: str  # what is wrong, in words (the docs table's first column)
     args: Callable[[Paths], list[str]]  # overrides, given the prepared paths
     setting: str  # the setting the message must name
-    stage: str = "schema"  # where it fails: hydra (composition), schema (swarm.config.check), build (model load), run
+    stage: str = "schema"  # where it fails: argv (parsing the command line: only the CLI knows which argument), hydra
+    #                        (composition), schema (swarm.config.check), build (model load), run
     cli: bool = True  # also through the CLI in the tests (every case is in the docs table, and
     #                   every hydra/schema case is also checked in-process, which is fast)
     own_run_dir: bool = False  # the case sets hydra.run.dir itself
@@ -101,6 +102,25 @@ CASES = [
     Case("run dir under a regular file", lambda p: [f"hydra.run.dir={p['a_file']}/run"], "hydra.run.dir", stage="hydra", own_run_dir=True),
     Case("read-only run dir", lambda p: [f"hydra.run.dir={p['read_only']}/run"], "hydra.run.dir", stage="hydra", own_run_dir=True, non_root=True),
     Case("unknown zoo taker", lambda p: ["taker.models=[nobody]"], "taker.models", stage="build", cli=False),
+    Case("held-out taker that is also a search taker", lambda p: ["taker.heldout=[t1,h1]"], "taker.heldout[0]", stage="build"),
+    Case("a taker.models entry that is not a model", lambda p: [f"taker.models=[t1,{p['not_a_model']}]"], "taker.models[1]", stage="build"),
+    Case("the zoo generator on a task that requires answers", lambda p: json_task(p["ok_task"]), "generator", stage="build"),
+    Case("task without answers", lambda p: [*hf(p, p["gen0"], p["gen1"]), *json_task(p["no_answers"])], "task.path", stage="build"),
+    Case("reference judge on a task without answers", lambda p: [*hf(p, p["gen0"], p["gen1"]), *json_task(p["no_answers"]),
+                                                                "task.require_answer=false", "judge=reference"], "judge", stage="build"),
+    Case("logger.mode=online without a W&B key", lambda p: ["logger=wandb", "logger.mode=online"], "logger.mode"),
+    Case("an objective _target_ that is a function", lambda p: ["objective._target_=objectives.metrics.difficulty_of"],
+         "objective._target_", stage="build"),
+    Case("generator.chat_template on a model without one", lambda p: ["generator.chat_template=true"], "generator.chat_template",
+         stage="build"),
+    Case("an override that does not parse, after good ones", lambda p: ["pso.inertia=0.3", "objective.weights.difficulty=[1,"],
+         "objective.weights.difficulty", stage="argv"),
+    Case("run dir whose log file cannot be written", lambda p: [f"hydra.run.dir={p['log_is_dir']}"], "hydra.run.dir",
+         stage="hydra", own_run_dir=True),
+    Case("run dir holding someone else's metrics.jsonl", lambda p: [f"hydra.run.dir={p['foreign_metrics']}"], "hydra.run.dir",
+         stage="run", own_run_dir=True),
+    Case("resume with another objective", lambda p: [f"hydra.run.dir={p['finished_run']}", "objective=novelty"],
+         "objective.name", stage="run", own_run_dir=True),
     Case("corrupt checkpoint in the run dir", lambda p: [f"hydra.run.dir={p['corrupt_run']}"], "checkpoint", stage="run", cli=False, own_run_dir=True),
 ]
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -148,11 +168,36 @@ def prepare(tmp: Path, zoo) -> Paths:
     read_only.mkdir()
     read_only.chmod(0o555)
     p["read_only"] = str(read_only)
+    p["no_answers"] = _write(tmp / "no_answers.json", json.dumps({"dev": [{"input": "What is the capital of France?"},
+                                                                           {"input": "Who wrote Hamlet, and when?"}], "test": []}))
+    not_a_model = tmp / "not_a_model"
+    not_a_model.mkdir()
+    (not_a_model / "notes.txt").write_text("a folder, not a model")
+    p["not_a_model"] = str(not_a_model)
+    (tmp / "log_is_dir" / "dswarm.log").mkdir(parents=True)  # Hydra's log file cannot be opened
+    p["log_is_dir"] = str(tmp / "log_is_dir")
+    (tmp / "foreign_metrics").mkdir()
+    (tmp / "foreign_metrics" / "metrics.jsonl").write_text('{"epoch": 1, "loss": 0.5}\n{"epoch": 2, "loss": 0.4}\n')
+    p["foreign_metrics"] = str(tmp / "foreign_metrics")
+    p["finished_run"] = finished_record(tmp / "finished_run")
     corrupt = tmp / "corrupt_run" / "checkpoint"
     corrupt.mkdir(parents=True)
     (corrupt / "state.pt").write_bytes(b"\x80\x02truncated")
     p["corrupt_run"] = str(corrupt.parent)
     return p
+
+
+def finished_record(run_dir: Path) -> str:
+    """A run dir as a finished objective=difficulty run leaves it, as far as a resume's check reads it:
+    its record of the settings (.hydra/) and a checkpoint (never opened: the check refuses first)."""
+    from swarm.config import compose
+    from swarm.runtime.record import write_record
+
+    overrides = [*SMALL, "logger=none", "objective=difficulty"]
+    write_record(run_dir, compose(overrides), compose([], return_hydra_config=True).hydra, overrides)
+    (run_dir / "checkpoint").mkdir()
+    (run_dir / "checkpoint" / "state.pt").write_bytes(b"a checkpoint the check never reads")
+    return str(run_dir)
 
 
 def run_case(case: Case, paths: Paths) -> tuple[subprocess.CompletedProcess, float]:
@@ -174,6 +219,8 @@ def run_cases(cases: list[Case], paths: Paths, workers: int = 3) -> dict[str, tu
 def _env_for_cases(mp: pytest.MonkeyPatch) -> None:
     mp.setenv("OPENAI_API_KEY", "sk-test-not-used")
     mp.delenv("DSWARM_UNSET_KEY", raising=False)
+    mp.delenv("WANDB_API_KEY", raising=False)  # no W&B credentials: logger.mode=online must be refused
+    mp.setenv("NETRC", "/nonexistent/netrc")
 
 
 @pytest.fixture(scope="module")

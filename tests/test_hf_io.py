@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,20 @@ def test_push_refuses_an_unfinished_run_with_one_line(tmp_path):
     with pytest.raises(SystemExit) as exit_:
         main([str(tmp_path), "me/x"])
     assert exit_.value.code == 2
+
+
+@pytest.mark.slow
+def test_push_offline_or_unreachable_is_one_line(workflow_run):
+    """The real dswarm-push: offline mode is a setting (exit 2), an unreachable hub a one-line failure (exit 1)."""
+    push_cmd = [str(Path(sys.executable).parent / "dswarm-push"), str(workflow_run), "me/x"]
+    offline = subprocess.run(push_cmd, env={**env(), "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=120)
+    assert offline.returncode == 2 and offline.stderr.strip().splitlines() == [
+        "dswarm: error: HF_HUB_OFFLINE: offline mode is on, so nothing can be pushed; unset HF_HUB_OFFLINE"]
+    nowhere = {**env(), "HF_HUB_OFFLINE": "0", "HF_TOKEN": "hf_not_a_token", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    unreachable = subprocess.run(push_cmd, env=nowhere, capture_output=True, text=True, timeout=120)
+    lines = unreachable.stderr.strip().splitlines()
+    assert unreachable.returncode == 1 and len(lines) == 1, unreachable.stderr[-2000:]
+    assert lines[0].startswith("dswarm: error: cannot push to the hub (") and "Traceback" not in unreachable.stderr
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ import pytest
 
 from generators.prompts import few_shot_prompt, parse_items
 from objectives.tasks.item import Item
-from objectives.tasks.json_task import JsonTask, load_json_task, read_queries
+from objectives.tasks.json_task import JsonTask, load_json_task, read_queries, read_query_file
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 GSM8K = DATA / "gsm8k.json"
@@ -67,6 +67,17 @@ def test_malformed_files_fail_with_one_line(tmp_path, content, message):
         load_json_task(path)
     text = str(err.value)
     assert message in text and str(path) in text and "\n" not in text
+
+
+def test_a_utf8_bom_is_read_like_plain_utf8(tmp_path):
+    """Windows editors save JSON with a byte order mark; json.loads refuses it, the task file reader does not."""
+    data = {"dev": [{"input": "Quelle est la capitale de la France ?", "output": "Paris"}], "test": []}
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(data, ensure_ascii=False).encode())
+    assert load_json_task(path).dev[0] == Item("Quelle est la capitale de la France ?", "Paris", True)
+    queries = tmp_path / "queries.txt"
+    queries.write_bytes(b"\xef\xbb\xbfWhat is a BOM?\nWhy does it matter?\n")
+    assert read_query_file(queries)[0] == "What is a BOM?"
 
 
 def test_missing_file_is_one_line(tmp_path):

@@ -28,13 +28,14 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tiny_zoo, tmp_path):
 
 
 def test_optuna_study_of_three_trials(tiny_zoo, tmp_path):
-    """hydra/sweeper=pso_search: 3 trials; the study's best value is the best trial's held-out utility."""
+    """hydra/sweeper=pso_search: 3 trials; the study's best value is the best trial's validation utility
+    (search_takers.utility, the default sweep.metric: never the held-out takers)."""
     study = tmp_path / "study"
     dswarm("-m", "hydra/sweeper=pso_search", "hydra.sweeper.n_trials=3", "pso.max_steps=1", "logger=none",
            f"hydra.sweep.dir={study}")
     trials = sorted(p.parent for p in study.glob("*/summary.json"))
     assert len(trials) == 3
-    utilities = [json.loads((t / "summary.json").read_text())["heldout"]["utility"] for t in trials]
+    utilities = [json.loads((t / "summary.json").read_text())["search_takers"]["utility"] for t in trials]
     inertias = [yaml.safe_load((t / ".hydra" / "config.yaml").read_text())["pso"]["inertia"] for t in trials]
     assert len(set(inertias)) == 3 and all(0.1 <= i <= 0.9 for i in inertias)  # sampled from the search space
     results = yaml.safe_load((study / "optimization_results.yaml").read_text())

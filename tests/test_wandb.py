@@ -118,3 +118,9 @@ def test_online_only_when_logged_in(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     assert wandb_mode(None) == "offline"
     assert wandb_mode("disabled") == "disabled"
+
+
+def test_an_offline_run_says_once_how_to_upload_it(workflow_run):
+    log = (workflow_run / "dswarm.log").read_text()
+    assert log.count("W&B ran offline; upload the run with: wandb sync ") == 1
+    assert f"wandb sync {workflow_run}/wandb/offline-run-*" in log and list((workflow_run / "wandb").glob("offline-run-*"))

@@ -17,7 +17,7 @@ from typing import Sequence
 from generators.takers.lora_panel import AnswerSettings
 from generators.takers.panel import Served, TakerSpec
 
-__all__ = ["resolve_takers", "heldout_groups", "served_spec", "SMOLLM2_ASKED", "SERVED_AS"]
+__all__ = ["resolve_takers", "check_held_out", "heldout_groups", "served_spec", "SMOLLM2_ASKED", "SERVED_AS"]
 
 SMOLLM2 = "smollm2"
 SERVED = "openai:"
@@ -82,3 +82,19 @@ def heldout_groups(names: Sequence[str]) -> dict[str, list[int]]:
               "off_the_shelf": [i for i, n in enumerate(names) if n == SMOLLM2],
               "served": [i for i, n in enumerate(names) if n.startswith(SERVED)]}
     return {g: rows for g, rows in groups.items() if rows}
+
+
+def _identity(spec: TakerSpec) -> tuple:
+    """What makes two entries the same model: the endpoint, or the model dir and adapter dir."""
+    if spec.served is not None:
+        return ("served", spec.served.model, spec.served.base_url.rstrip("/"))
+    return ("local", spec.base and Path(spec.base).resolve(), spec.adapter and Path(spec.adapter).resolve())
+
+
+def check_held_out(search: Sequence[TakerSpec], heldout: Sequence[TakerSpec]) -> None:
+    """A held-out taker must be another model than every search taker; else a ValueError naming taker.heldout."""
+    seen = {_identity(s): s.name for s in search}
+    for i, spec in enumerate(heldout):
+        if _identity(spec) in seen:
+            raise ValueError(f"taker.heldout[{i}]: {spec.name!r} is also a search taker ({seen[_identity(spec)]!r}); "
+                             "held-out takers must be other models, or the held-out score measures the search itself")

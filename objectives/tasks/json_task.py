@@ -106,7 +106,7 @@ def _read_json_file(path: Path):
     if not path.is_file():
         raise FileNotFoundError(f"task file not found: {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # a leading BOM (Windows editors) is no error
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not valid JSON ({_first_line(err)})") from None
     if not isinstance(data, dict):
@@ -176,7 +176,7 @@ def read_query_file(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"realism corpus not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")  # a leading BOM (Windows editors) is no error
     try:
         if path.suffix == ".jsonl":
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -16,6 +16,7 @@ docs/configuration.md tells how to add a judge, an objective, a generator or a m
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 
-from swarm.config.registry import CONF_DIR, HYDRA_KEYS, check_options, choices, target_settings
+from swarm.config.registry import CONF_DIR, HYDRA_KEYS, check_options, choices, resolve, target_settings
 from swarm.config.schema import CORES, SCHEMAS, Config
 from swarm.runtime.errors import ConfigError, first_line
 
@@ -155,12 +156,31 @@ def instantiate(node: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
     else:
         run_only = getattr(OmegaConf.get_type(node), "RUN_ONLY", ())
         own = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in run_only}
+        _check_call(own, group, args, kwargs)
     try:
         return hydra_instantiate(own, *args, **kwargs)
     except InstantiationException as err:
         if str(err).startswith("Error locating target") or err.__cause__ is None:
             raise ConfigError(f"{group}._target_: {first_line(err)}") from None
         raise err.__cause__ from None
+
+
+def _check_call(own: dict[str, Any], group: str, args: tuple, kwargs: dict[str, Any]) -> None:
+    """A plain group's target takes its settings (and the run's arguments): else one line naming ``<group>._target_``,
+    not the TypeError of a call deep inside Hydra (an objective ``_target_`` naming a function, say)."""
+    try:
+        signature = inspect.signature(resolve(str(own.get("_target_")), f"{group}._target_"))
+    except (ConfigError, TypeError, ValueError):  # not found (instantiate names it) or no signature to check
+        return
+    params = {k: v for k, v in own.items() if k not in HYDRA_KEYS}
+    try:
+        if own.get("_partial_"):  # the run completes the call later
+            signature.bind_partial(*args, **kwargs, **params)
+        else:
+            signature.bind(*args, **kwargs, **params)
+    except TypeError as err:
+        raise ConfigError(f"{group}._target_: {own['_target_']} cannot be built from the {group} settings "
+                          f"({', '.join(params) or 'none'}): {err}") from None
 
 
 def compose(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:

@@ -25,6 +25,7 @@ from swarm.config import rules
 from swarm.config.inputs import ArithTaskConf, GeneratorConf, HfTaskConf, JsonTaskConf, TakerConf
 from swarm.config.scoring import HFLLMJudgeConf, JudgeConf, ModelVerifierConf, OpenAIJudgeConf, OpenAIVerifierConf, VerifierConf
 from swarm.runtime.errors import ConfigError
+from swarm.runtime.wandb_mode import check_online
 
 # ---------------------------------------------------------------------------------- objective
 
@@ -117,6 +118,7 @@ class WandbConf(LoggerConf):
         rules.at_least("logger.table_items", self.table_items, 0)
         rules.at_least("logger.table_every", self.table_every, 1)
         rules.one_of("logger.mode", self.mode, (None, "online", "offline", "disabled"), "null, online, offline or disabled")
+        check_online(self.mode)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from swarm.runtime.errors import ConfigError, exit_on_error
+from swarm.runtime.errors import ConfigError, exit_on_error, fail, first_line, full_error
 from swarm.runtime.files import atomic_dir
 
 PARQUET = "train.parquet"
@@ -127,8 +127,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--private", action="store_true")
     args = parser.parse_args(argv)
     with exit_on_error():
-        for url in push(args.run_dir, args.repo_id, private=args.private):
+        for url in _push_or_say_why(args.run_dir, args.repo_id, args.private):
             print(url)
+
+
+def _push_or_say_why(run_dir: Path, repo_id: str, private: bool) -> list[str]:
+    """`push`; offline mode, a refused token and an unreachable hub are one line each, not a traceback."""
+    from huggingface_hub import errors
+
+    network = (ConnectionError, TimeoutError, errors.HfHubHTTPError, getattr(errors, "HTTPError", ConnectionError))
+    try:
+        return push(run_dir, repo_id, private=private)
+    except errors.OfflineModeIsEnabled:
+        raise ConfigError("HF_HUB_OFFLINE: offline mode is on, so nothing can be pushed; unset HF_HUB_OFFLINE") from None
+    except network as err:
+        if full_error():
+            raise
+        status = getattr(getattr(err, "response", None), "status_code", None)
+        if status in (401, 403):
+            raise ConfigError(f"HF_TOKEN: the hub refused the push to {repo_id} (HTTP {status}); `hf auth login` or set "
+                              "HF_TOKEN to a token that may write there") from None
+        fail(1, f"cannot push to the hub ({type(err).__name__}: {first_line(err)}); check the network and retry")
 
 
 if __name__ == "__main__":

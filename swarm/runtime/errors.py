@@ -15,7 +15,7 @@ import os
 import re
 import sys
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NoReturn
 
 CONFIG_ERROR = 2
 STOPPED = 3
@@ -75,7 +75,7 @@ def full_error() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
-def _fail(code: int, message: str) -> None:
+def fail(code: int, message: str) -> NoReturn:
     sys.stderr.write(f"dswarm: error: {message}\n")
     sys.stderr.flush()
     sys.exit(code)
@@ -93,7 +93,7 @@ def _omegaconf_message(err: Exception) -> str:
 
 
 @contextmanager
-def exit_on_error(fail: Callable[[int, str], None] = _fail) -> Iterator[None]:
+def exit_on_error(fail: Callable[[int, str], None] = fail) -> Iterator[None]:
     """Inside a job: known failures become one line and an exit code.
 
     ``fail(code, line)`` reports them: by default on stderr, then exit; a sweep
@@ -147,12 +147,31 @@ def _known_hydra_error(text: str) -> str:
     if m := _BAD_TYPE.search(text):
         kind = m["type"] or m["kind"]
         return f"{m['key']}: must be {_TYPE_WORDS.get(kind, kind)}, got {m['value']!r}"
-    if m := _BAD_SYNTAX.search(text):
-        fragment = m["text"].strip()
-        arg = next((a for a in sys.argv[1:] if fragment and fragment in a), None)
+    if _BAD_SYNTAX.search(text) or "LexerNoViableAltException" in text or "Error parsing override" in text:
+        arg = _unparsable_override(sys.argv[1:])
         if arg is not None:
-            return f"{arg.split('=', 1)[0].lstrip('+~')}: cannot parse the override {arg!r} ({text})"
+            detail = text.split(" See https://hydra.cc", 1)[0]
+            return f"{arg.split('=', 1)[0].lstrip('+~')}: cannot parse the override {arg!r} ({detail})"
     return text
+
+
+def _unparsable_override(args: list[str]) -> str | None:
+    """The first of ``args`` that Hydra's own override parser refuses (the one its message is about)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for arg in args:
+        if arg.startswith("-"):
+            continue
+        try:
+            parser.parse_override(arg)
+        except HydraException:  # OverrideParseException and the grammar's own errors
+            return arg
+    return None
+
+
+_OS_ERRORS = ("PermissionError", "NotADirectoryError", "FileExistsError", "IsADirectoryError", "OSError", "FileNotFoundError")
 
 
 def _hydra_message(held: str) -> str:
@@ -166,10 +185,12 @@ def _hydra_message(held: str) -> str:
     if not any(ln.startswith("Traceback (most recent call last)") for ln in lines):
         return _known_hydra_error(" ".join(lines))
     last = lines[-1] if lines else "unknown error"
-    kind = last.split(":", 1)[0]
-    if kind in ("PermissionError", "NotADirectoryError", "FileExistsError", "IsADirectoryError", "OSError", "FileNotFoundError"):
-        key = "hydra.sweep.dir" if ("-m" in sys.argv[1:] or "--multirun" in sys.argv[1:]) else "hydra.run.dir"
+    key = "hydra.sweep.dir" if ("-m" in sys.argv[1:] or "--multirun" in sys.argv[1:]) else "hydra.run.dir"
+    if last.split(":", 1)[0] in _OS_ERRORS:
         return f"{key}: cannot create or write the run directory ({last})"
+    if "Unable to configure handler 'file'" in last:  # Hydra's log file: the OS error is further up its traceback
+        cause = next((ln for ln in reversed(lines) if ln.split(":", 1)[0] in _OS_ERRORS), last)
+        return f"{key}: cannot write the run's log file ({cause})"
     return last
 
 
@@ -208,7 +229,7 @@ class _HydraErrors:
         except SystemExit as exit_:
             held = self._release()
             if held and exit_.code not in (0, None):
-                _fail(CONFIG_ERROR, _hydra_message(held))
+                fail(CONFIG_ERROR, _hydra_message(held))
             sys.stderr.write(held)
             raise
         finally:

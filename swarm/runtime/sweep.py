@@ -6,7 +6,8 @@ this process, under submitit, or as Optuna trials, which a job without a
 number marks FAIL). When the sweep ends, `SweepReport` (a Hydra callback in
 the main process) counts the ``error.txt`` files under the sweep dir and the
 sweep exits 1 with one line. A job that succeeds returns ``sweep.metric``
-from its summary (default ``heldout.utility``), which Optuna maximizes.
+from its summary (default ``search_takers.utility``, a validation score on the
+search takers), which Optuna maximizes.
 
 Imports nothing heavy: the CLI uses it before torch loads.
 """

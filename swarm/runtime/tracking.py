@@ -16,13 +16,12 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import logging
 import math
-import netrc
 import os
 import secrets
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import urlparse
 
 import matplotlib
 
@@ -31,6 +30,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from swarm.runtime.errors import ConfigError  # noqa: E402
 from swarm.runtime.files import OrderedWriter, append_synced, atomic_write_bytes, atomic_write_text, dumps, jsonl  # noqa: E402
+from swarm.runtime.wandb_mode import wandb_mode  # noqa: E402
+
+log = logging.getLogger("dswarm")
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -121,7 +123,8 @@ class Tracker:
         self.table_items = int(logger.get("table_items", 0) or 0)
         self.table_every = int(logger.get("table_every", 1))
         self.unlogged: tuple[int, list[dict]] | None = None  # the last step's sample when it got no table yet
-        self.wandb = _start_wandb(self.run_dir, logger, config) if logger.get("kind") == "wandb" else None
+        self.mode = wandb_mode(logger.get("mode")) if logger.get("kind") == "wandb" else None
+        self.wandb = _start_wandb(self.run_dir, logger, config, self.mode) if self.mode is not None else None
 
     def log(self, row: dict[str, Any], items: list[dict] | None = None) -> None:
         """Append a step's metrics line; W&B also gets the scalars, and every ``table_every`` steps a table
@@ -172,29 +175,15 @@ class Tracker:
         return wandb.Table(columns=columns, data=data)
 
     def finish(self, exit_code: int = 0) -> None:
+        """End the W&B run; an offline one says, once, the command that uploads it."""
         if self.wandb is not None:
             self.wandb.finish(exit_code=exit_code)
             self.wandb = None
+            if self.mode == "offline":
+                log.info("W&B ran offline; upload the run with: wandb sync %s", self.run_dir / "wandb" / "offline-run-*")
 
 
-def logged_in() -> bool:
-    """Whether W&B has credentials here: WANDB_API_KEY, or the netrc entry `wandb login` writes."""
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname
-    path = os.environ.get("NETRC") or str(Path.home() / ".netrc")
-    try:
-        return netrc.netrc(path).authenticators(host) is not None
-    except (OSError, netrc.NetrcParseError):
-        return False
-
-
-def wandb_mode(configured: str | None) -> str:
-    """``logger.mode``, else $WANDB_MODE, else online when logged in, else offline."""
-    return configured or os.environ.get("WANDB_MODE") or ("online" if logged_in() else "offline")
-
-
-def _start_wandb(run_dir: Path, logger: Mapping[str, Any], config: Mapping[str, Any]):
+def _start_wandb(run_dir: Path, logger: Mapping[str, Any], config: Mapping[str, Any], mode: str):
     """Named by the overrides, job_type = method; the run id lives in the run dir so resume continues it."""
     os.environ.setdefault("WANDB_SILENT", "true")
     import wandb
@@ -213,7 +202,7 @@ def _start_wandb(run_dir: Path, logger: Mapping[str, Any], config: Mapping[str, 
         group=logger.get("group"),
         tags=list(dict.fromkeys([t for t in auto if t] + list(logger.get("tags") or []))),
         dir=str(run_dir),
-        mode=wandb_mode(logger.get("mode")),
+        mode=mode,
         id=run_id,
         resume="allow",
         config=dict(config),
