@@ -132,6 +132,7 @@ def test_sweep_and_report(tiny_zoo, tmp_path):
     from swarm.report.tables import main as report
 
     assert report([str(sweep)]) == 0
-    table = (sweep / "table.md").read_text()
-    assert "pso.inertia=0.2" in table and "pso.inertia=0.4" in table
+    header, _, *rows = (sweep / "table.md").read_text().split("\n\n")[0].splitlines()
+    column = header.split(" | ").index("pso.inertia")  # one column per swept override
+    assert sorted(r.split(" | ")[column] for r in rows) == ["0.2", "0.4"]
     assert len((sweep / "table.csv").read_text().splitlines()) == 3
