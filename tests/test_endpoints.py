@@ -83,7 +83,8 @@ def test_at_most_concurrency_requests_in_flight(server):
     e = endpoint(server, concurrency=2)
     t0 = time.perf_counter()
     assert e.ask([f"q{i}" for i in range(6)], max_tokens=2) == ["5"] * 6
-    assert server.peak == 2 and time.perf_counter() - t0 >= 3 * 0.15
+    # never more than 2 at once, so 6 requests of 0.15 s take 3 rounds (a busy machine may overlap them less)
+    assert server.peak <= 2 and time.perf_counter() - t0 >= 3 * 0.15
 
 
 def test_retry_after_is_honoured_up_to_the_cap(server):
