@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,10 @@ from swarm.report.publish import write_dataset
 from swarm.runtime import checkpoint
 from swarm.runtime.errors import ConfigError
 from swarm.runtime.files import OrderedWriter, atomic_dir, atomic_write_json, atomic_write_jsonl, remove_all_stale_temps
+from swarm.runtime.provenance import provenance
 from swarm.runtime.tracking import Tracker, plot_utility
 from swarm.search.context import RunContext, SearchResult
-from swarm.search.evaluate import evaluation_summary, step_seed, taker_groups
+from swarm.search.evaluate import Evaluation, evaluation_summary, step_seed, taker_groups
 
 log = logging.getLogger("dswarm")
 
@@ -46,8 +48,9 @@ def final_rows(items: list[Item], values: torch.Tensor, names: list[str]) -> lis
     return rows
 
 
-def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
-    """Export the best generator, write its dataset, evaluate it on held-out and search takers."""
+def finalize(ctx: RunContext, result: SearchResult, started: float | None = None) -> dict[str, Any]:
+    """Export the best generator, write its dataset, evaluate it (and the initial best candidate's data,
+    the yardstick) on held-out and search takers; ``started``: when the run began (provenance's wall time)."""
     cfg, setup = ctx.cfg, ctx.setup
     ev_ = setup.evaluator
     n_prompts = max(1, math.ceil(cfg.export.n_items / cfg.generator.items_per_prompt))
@@ -80,11 +83,23 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
         summary["taker_prompt"] = {"template": a.template, "stop": a.stop, "max_new_tokens": a.max_new_tokens}
     if setup.writer.contamination is not None:
         summary["contamination"] = setup.writer.contamination.report(heldout.results[0].items)
-    evaluate_heldout = lambda v: ev_.evaluate_items(setup.writer.write(v, seed, n_prompts), setup.heldout, heldout_orig)  # noqa: E731
+    scored = [(result.best, heldout)] if result.prompt is None else []  # each generator's data scored once
+
+    def evaluate_heldout(vector: torch.Tensor) -> Evaluation:
+        """``vector``'s data (export size, export seed) on the held-out takers (collective: every process)."""
+        for seen, evaluation in scored:
+            if torch.equal(seen, vector):
+                return evaluation
+        scored.append((vector, ev_.evaluate_items(setup.writer.write(vector, seed, n_prompts), setup.heldout, heldout_orig)))
+        return scored[-1][1]
+
+    if result.initial is not None:  # the yardstick: what the best expert at step 1 would have given
+        summary["initial_heldout"] = evaluation_summary(evaluate_heldout(result.initial), setup.heldout.names, weights)
     summary.update(result.extra_summary(ctx, heldout, evaluate_heldout, weights))  # collective: every process
     ev_.traffic()  # the final evaluation's endpoint traffic (collective)
     summary["usage"] = usage_report(ev_.total, dict(cfg.endpoints.prices))
     if ctx.is_main:
+        summary["provenance"] = run_provenance(ctx, started)
         with atomic_dir(ctx.run_dir / "best" / "generator") as tmp:  # a kill never leaves half an adapter
             setup.writer.model.export(result.best, tmp)
         best = heldout.results[0]
@@ -98,8 +113,21 @@ def finalize(ctx: RunContext, result: SearchResult) -> dict[str, Any]:
     return summary
 
 
+def run_provenance(ctx: RunContext, started: float | None) -> dict[str, Any]:
+    """summary.json's ``provenance``: code, libraries, device, wall time (swarm/runtime/provenance.py)."""
+    model = ctx.setup.writer.model
+    device = str(model.device)
+    if device.startswith("cuda"):
+        device = f"{device} ({torch.cuda.get_device_name(model.device)})"
+    dtype = str(next(model.model.parameters()).dtype).removeprefix("torch.")
+    steps = sum(r.get("seconds") or 0.0 for r in ctx.tracker.rows) if ctx.tracker is not None else 0.0
+    wall = time.time() - started if started is not None else 0.0
+    return provenance(device, dtype, ctx.setup.dist.world, wall, steps)
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Run (or resume) the configured method in ``run_dir``; return summary.json's content."""
+    started = time.time()
     search = instantiate(cfg.method, "method")  # search(ctx) -> SearchResult
     setup = build(cfg)
     run_dir = Path(setup.dist.broadcast(str(run_dir)))
@@ -129,7 +157,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     try:
         result = search(ctx)
         ctx.files.flush()  # the last checkpoint is on disk before summary.json says the run is done
-        summary = finalize(ctx, result)
+        summary = finalize(ctx, result, started)
         exit_code = 0
         return summary
     finally:

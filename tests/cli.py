@@ -56,3 +56,9 @@ def dswarm(*args: str, run_dir: Path | None = None, small: bool = True, check: b
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def result(run_dir: Path) -> dict:
+    """summary.json less ``provenance`` (wall time, host, versions): what the run computed, which a resumed or
+    sharded run must reproduce exactly."""
+    return {k: v for k, v in json.loads((Path(run_dir) / "summary.json").read_text()).items() if k != "provenance"}

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from swarm.runtime.files import atomic_dir, atomic_write_bytes, atomic_write_json, dumps, jsonl
-from tests.cli import DSWARM, REPO, SMALL, dswarm, env
+from tests.cli import DSWARM, REPO, SMALL, dswarm, env, result
 
 STEPS = ["pso.max_steps=4", "logger=none"]
 
@@ -103,7 +103,8 @@ def test_a_signal_ends_with_one_line_and_the_command_that_resumes(uninterrupted,
         resumed = subprocess.run([str(DSWARM), *command[1:]], cwd=REPO, env=env(), capture_output=True, text=True)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert f"resuming {run_dir} from step {step}" in resumed.stdout
-        for rel in ("summary.json", "best/data.jsonl", "best/generator/adapter_model.safetensors"):
+        assert result(run_dir) == result(uninterrupted)
+        for rel in ("best/data.jsonl", "best/generator/adapter_model.safetensors"):
             assert (run_dir / rel).read_bytes() == (uninterrupted / rel).read_bytes(), rel
 
 

@@ -43,7 +43,7 @@ from swarm.runtime.files import OrderedWriter, atomic_dir, atomic_write_bytes, r
 from swarm.runtime.tracking import Tracker, read_metrics
 from swarm.search.evaluate import Evaluator
 from swarm.search.pso import PSO
-from tests.cli import DSWARM, FAST, REPO, SMALL, dswarm, env, read_jsonl
+from tests.cli import DSWARM, FAST, REPO, SMALL, dswarm, env, read_jsonl, result
 from tools.judge_server import JudgeServer, judge_overrides
 
 KEY_ENV, KEY = "DSWARM_TEST_KEY", "sk-planted-reliability-5f3a9c"
@@ -108,8 +108,8 @@ def reference(tiny_zoo, tmp_path_factory):
 
 def without_usage(run_dir: Path) -> dict:
     """summary.json less ``usage``: what the endpoints were sent differs with the moment of a kill (the lost
-    step is asked again), the result does not."""
-    return {k: v for k, v in json.loads((run_dir / "summary.json").read_text()).items() if k != "usage"}
+    step is asked again), the result does not; less ``provenance`` (wall time) too."""
+    return {k: v for k, v in result(run_dir).items() if k != "usage"}
 
 
 def assert_same_result(run_dir: Path, ref: Path) -> None:
@@ -182,6 +182,7 @@ def test_judge_down_stops_cleanly_then_resumes(reference, tmp_path, monkeypatch)
     with JudgeServer(KEY, fail_after=answered_through_step1) as server:
         down = dswarm(*scenario(server), run_dir=run_dir, check=False)
         assert server.failed > 0
+        port = server.httpd.server_address[1]  # the judge comes back at its address: a resume keeps judge.base_url
     lines = down.stderr.strip().splitlines()
     assert down.returncode == 3, down.stderr[-3000:]
     assert len(lines) == 1 and lines[0].startswith("dswarm: error: judge:"), down.stderr
@@ -191,7 +192,7 @@ def test_judge_down_stops_cleanly_then_resumes(reference, tmp_path, monkeypatch)
     assert [r["step"] for r in read_metrics(run_dir)] == [1]
     assert not (run_dir / "summary.json").exists()
 
-    with JudgeServer(KEY) as server:
+    with JudgeServer(KEY, port=port) as server:
         resumed = dswarm(*scenario(server), run_dir=run_dir)
     assert f"resuming {run_dir} from step 1" in resumed.stdout + resumed.stderr
     assert_same_result(run_dir, ref)

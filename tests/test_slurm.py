@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from swarm.config import compose
 from swarm.runtime.rundir import register_resolvers
-from tests.cli import DSWARM, REPO, SMALL, dswarm, env
+from tests.cli import DSWARM, REPO, SMALL, dswarm, env, result
 
 
 def test_slurm_launcher_config_makes_the_sbatch_script(tmp_path, monkeypatch):
@@ -77,5 +77,6 @@ def test_preempted_job_requeues_and_resumes_to_the_same_summary(tiny_zoo, tmp_pa
     log = (run_dir / "dswarm.log").read_text()
     assert "this job is preempted" in log and "Requeued job" in log
     assert "from step 1" in log or "from step 2" in log  # resumed from the checkpoint, not from scratch
-    for rel in ("summary.json", "best/data.jsonl", "best/generator/adapter_model.safetensors"):
+    assert result(run_dir) == result(whole)
+    for rel in ("best/data.jsonl", "best/generator/adapter_model.safetensors"):
         assert (run_dir / rel).read_bytes() == (whole / rel).read_bytes(), rel

@@ -16,6 +16,7 @@ import json
 import os
 import random
 import shutil
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -226,7 +227,7 @@ def train_experts(
             p.data = p.data.float()
         loss_start = _eval_loss(peft_model, eval_batches, dev)
         bar = None
-        if progress:
+        if progress and sys.stderr.isatty():  # in a log file, the result line below is the progress
             from tqdm.auto import tqdm
 
             bar = tqdm(total=recipe.steps, desc=name, unit="step", leave=False)

@@ -30,7 +30,8 @@ import yaml
 from objectives.registry import COMPONENTS  # the objective names: one registry
 from swarm.runtime.record import flat
 
-COLUMNS = ("best_utility", "initial_best", "search_takers/utility", "heldout/utility", "heldout/valid_fraction",
+COLUMNS = ("best_utility", "initial_best", "search_takers/utility", "heldout/utility", "initial_heldout/utility",
+           "heldout/valid_fraction",
            *(f"heldout/{c}" for c in COMPONENTS))
 SUMMARY_FIELDS = ("method", "objective", "seed", "steps", "stop_reason")
 MARKERS = (".hydra/config.yaml", "summary.json", "error.txt", "checkpoint/state.pt")  # what makes a dir a run dir
@@ -69,6 +70,7 @@ def _numbers(s: dict[str, Any]) -> dict[str, Any]:
     values.update({"best_utility": s["best_utility"], "initial_best": s["initial_best"],
                    "heldout/utility": s["heldout"]["utility"], "heldout/valid_fraction": s["heldout"]["valid_fraction"]})
     values["search_takers/utility"] = (s.get("search_takers") or {}).get("utility")
+    values["initial_heldout/utility"] = (s.get("initial_heldout") or {}).get("utility")  # the initial best expert
     values.update({f"heldout/{k}": s["heldout"]["objective"].get(k) for k in COMPONENTS})
     return values
 

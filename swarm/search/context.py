@@ -151,6 +151,7 @@ class SearchResult:
     steps: int
     stop_reason: str
     prompt: Prompt | None = None  # the prompt the best generator writes with (prompt_search); None: the default
+    initial: torch.Tensor | None = None  # the best candidate at step 1 (an expert): its data is the held-out yardstick
 
     def extra_summary(self, ctx: RunContext, heldout: Evaluation,
                       evaluate_heldout: Callable[[torch.Tensor], Evaluation], weights: dict[str, float]) -> dict[str, Any]:

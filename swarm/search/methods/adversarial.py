@@ -261,6 +261,7 @@ def adversarial_swarms(ctx: RunContext, *, pool_size: Annotated[int, Ge(1)], rep
         best=data.g.clone(), initial_best=data.initial_best, best_utility=data.g_util, steps=data.steps_done,
         stop_reason=_should_stop(data, model), best_taker=model.g.clone(),
         initial_taker=taker_experts[initial["taker"]].clone(), initial_generator=gen_experts[initial["generator"]].clone(),
+        initial=gen_experts[initial["generator"]],  # finalize scores its data once, for the yardstick and this block
         initial_taker_name=panel.names[initial["taker"]], taker_initial_best=model.initial_best,
         taker_best_utility=model.g_util,
     )

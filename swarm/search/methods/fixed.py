@@ -28,8 +28,10 @@ def pick_best(ctx: RunContext, candidates: torch.Tensor) -> SearchResult:
 
 
 def best_expert(ctx: RunContext) -> SearchResult:
-    """The best initial generator expert, no optimization."""
-    return pick_best(ctx, ctx.setup.writer.model.expert_vectors)
+    """The best initial generator expert, no optimization (it is its own held-out yardstick)."""
+    result = pick_best(ctx, ctx.setup.writer.model.expert_vectors)
+    result.initial = result.best
+    return result
 
 
 def uniform_soup(ctx: RunContext) -> SearchResult:
