@@ -26,14 +26,39 @@ import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence
 
 import httpx
+from annotated_types import Ge, Gt
+from pydantic import AfterValidator
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 log = logging.getLogger(__name__)
 
 APIS = ("chat", "completions")
+
+
+def _key_in_environment(name: str) -> str:
+    """An endpoint that needs a key: the variable it names is set (its value is never read here)."""
+    if not os.environ.get(name, ""):
+        raise ValueError(f"environment variable {name} is not set or empty")
+    return name
+
+
+def key_set(setting: str, name: str) -> None:
+    """``_key_in_environment`` for a caller built in Python: the error names ``setting``."""
+    try:
+        _key_in_environment(name)
+    except ValueError as err:
+        raise ValueError(f"{setting}: {err}") from None
+
+
+# The settings of an endpoint caller (judge=openai, verifier=openai), as its signature declares them:
+ApiKeyEnv = Annotated[str, AfterValidator(_key_in_environment)]
+Concurrency = Annotated[int, Ge(1)]
+Timeout = Annotated[float, Gt(0)]
+Retries = Annotated[int, Ge(0)]
+Backoff = Annotated[float, Ge(0)]
 
 
 class Secret:

@@ -7,14 +7,13 @@ Models are loaded once; later steps only swap LoRA vectors in place.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from generators.models.cache import default_cache_dir
 from generators.models.lengths import GeneratorLengths, generator_lengths, model_context, taker_lengths
@@ -29,11 +28,12 @@ from objectives.contamination import Contamination
 from objectives.endpoints import Endpoint, Usage
 from objectives.judging.answers import make_extractor
 from objectives.judging.judges import Judge
-from objectives.judging.verify import Verifier, make_verifier, unchecked_note
+from objectives.judging.verify import Verifier, unchecked_note
 from objectives.realism import Realism
 from objectives.tasks.item import Task
 from swarm.config import instantiate
 from swarm.config.preflight import check_answers
+from swarm.config.registry import runtime_arguments
 from swarm.runtime.dist import Dist
 from swarm.runtime.errors import ConfigError, first_line
 from swarm.search.context import Setup
@@ -149,17 +149,6 @@ def endpoint_sharing(cfg: DictConfig, usage: Usage) -> dict[str, Any]:
     return {"cache_dir": cache_dir, "usage": usage}
 
 
-def _taken(node: DictConfig, shared: dict[str, Any]) -> dict[str, Any]:
-    """The entries of ``shared`` that ``node``'s target takes as parameters (a judge of yours need not)."""
-    from hydra.utils import get_object
-
-    try:
-        params = inspect.signature(get_object(node._target_)).parameters
-    except (ImportError, ValueError, TypeError):
-        return {}
-    return {k: v for k, v in shared.items() if k in params}
-
-
 def served_client(t: DictConfig, shared: dict[str, Any]) -> Callable[[TakerSpec], Endpoint]:
     """The endpoint client of a served taker spec (``taker.endpoint_*``): the chat API when it is asked
     through a chat template (``endpoint_api=auto``), the completions API otherwise."""
@@ -175,17 +164,25 @@ def served_client(t: DictConfig, shared: dict[str, Any]) -> Callable[[TakerSpec]
 
 def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype, share: LoraModel | None = None,
                 shared: dict[str, Any] | None = None) -> Judge:
-    """The judge from ``judge._target_``; a ``_partial_`` judge gets a local model's ``generate``
-    (on ``share``'s base dir it uses that loaded base with its adapters off, loading nothing); an
-    endpoint judge gets the run's ``shared`` endpoint cache and usage ledger."""
-    if not cfg.judge.get("_partial_", False):
-        return instantiate(cfg.judge, "judge", **_taken(cfg.judge, shared or {}))
+    """The judge from ``judge._target_``; one that takes ``generate`` gets ``judge.model``'s (on ``share``'s
+    base dir it uses that loaded base with its adapters off, loading nothing); an endpoint judge gets the
+    run's ``shared`` endpoint cache and usage ledger."""
+    available: dict[str, Any] = dict(shared or {})
+    if "generate" in runtime_arguments(cfg.judge, "judge", {"generate": None}):
+        model = local_model("judge", cfg.judge.model, share, device=device, dtype=dtype, chat_template=True)
+        budget = cfg.judge.max_new_tokens
+        available["generate"] = lambda prompts: model.generate(prompts, max_new_tokens=budget, batch_size=8)
+    return instantiate(cfg.judge, "judge", **runtime_arguments(cfg.judge, "judge", available))
+
+
+def local_model(group: str, name: str | None, share: LoraModel | None, **kwargs: Any) -> LoraModel:
+    """``<group>.model`` (an HF model dir, a hub id, or smollm2) loaded once, without adapters."""
+    if name is None:
+        raise ConfigError(f"{group}.model: {group}._target_ takes a local model's generate; name the model ({group}.model=...)")
     from generators.sources import smollm2
 
-    base = smollm2.base_dir() if cfg.judge.model == "smollm2" else resolve_model(cfg.judge.model, "judge.model")
-    model = plain_model("judge", base, share, device=device, dtype=dtype, chat_template=True)
-    budget = cfg.judge.max_new_tokens
-    return instantiate(cfg.judge, "judge")(generate=lambda prompts: model.generate(prompts, max_new_tokens=budget, batch_size=8))
+    base = smollm2.base_dir() if name == "smollm2" else resolve_model(name, f"{group}.model")
+    return plain_model(group, base, share, **kwargs)
 
 
 def plain_model(group: str, base: Path, share: LoraModel | None, **kwargs: Any) -> LoraModel:
@@ -196,24 +193,17 @@ def plain_model(group: str, base: Path, share: LoraModel | None, **kwargs: Any) 
 
 def build_verifier(cfg: DictConfig, task: Task, device: str, dtype: torch.dtype,
                    share: LoraModel | None = None, shared: dict[str, Any] | None = None) -> Verifier:
-    """The answer verifier of ``cfg.verifier``; a local verifier model is loaded once, without adapters
-    (or is ``share``'s loaded base, when it is the same model); an endpoint verifier gets ``shared``."""
+    """The answer verifier of ``verifier._target_``; one that takes ``generate`` gets ``verifier.model``'s,
+    loaded once without adapters (or ``share``'s loaded base, when it is the same model); an endpoint
+    verifier gets ``shared``; every one may take the task's ``exact_answers``."""
     v = cfg.verifier
-    options: dict[str, Any] = {k: val for k, val in OmegaConf.to_container(v).items() if k not in ("kind", "_target_")}
-    if v.kind == "openai":
-        options.update(shared or {})
-    generate = None
-    if v.kind == "model":
-        from generators.sources import smollm2
-
-        base = smollm2.base_dir() if v.model == "smollm2" else resolve_model(v.model, "verifier.model")
-        model = plain_model("verifier", base, share, device=device, dtype=dtype, chat_template=v.chat_template)
-        sampling = {k: options.pop(k) for k in ("temperature", "max_new_tokens", "batch_size")}
-        for key in ("model", "chat_template"):
-            options.pop(key)
-        generate = lambda prompts: model.generate(prompts, stop="\n", seed=cfg.seed, **sampling)  # noqa: E731
+    available: dict[str, Any] = {"exact_answers": task.exact_answers, **(shared or {})}
+    if "generate" in runtime_arguments(v, "verifier", {"generate": None}):
+        model = local_model("verifier", v.model, share, device=device, dtype=dtype, chat_template=v.chat_template)
+        sampling = dict(temperature=v.temperature, max_new_tokens=v.max_new_tokens, batch_size=v.batch_size)
+        available["generate"] = lambda prompts: model.generate(prompts, stop="\n", seed=cfg.seed, **sampling)
     try:
-        return make_verifier(v.kind, task.exact_answers, generate, **options)
+        return instantiate(v, "verifier", **runtime_arguments(v, "verifier", available))
     except (TypeError, ValueError) as err:
         raise ConfigError(f"verifier: {first_line(err)}") from err
 

@@ -25,14 +25,15 @@ def composed(*overrides: str):
 @pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_is_typed_by_its_schema_or_its_targets_signature(group, option):
     """A plain group's yaml starts from one of the schemas of its group; a component's yaml gives the
-    group's core settings and exactly the settings its target's signature declares (swarm/config/registry.py)."""
+    group's core settings, every setting its target's signature requires, and no other (swarm/config/registry.py)."""
     node = composed(f"{group}={option}")[group]
     if group not in CORES:
         assert OmegaConf.get_type(node) in SCHEMAS[group].values(), OmegaConf.get_type(node)
         return
-    own, _ = settings_of(resolve(node._target_, group))
-    core = set(CORES[group].__dataclass_fields__) | {"_target_", "_partial_"}
-    assert set(node) - core == set(own) - core, (sorted(node), sorted(own))
+    own, _ = settings_of(resolve(node._target_, group), CORES[group].RUNTIME)
+    core = {f.name for f in dataclasses.fields(CORES[group])} | {"_target_", "_partial_"}
+    required = {name for name, p in own.items() if p.default is p.empty}
+    assert required - core <= set(node) and set(node) - core <= set(own), (sorted(node), sorted(own))
 
 
 def test_the_default_config_checks_into_the_schema():
@@ -84,14 +85,19 @@ def test_run_only_settings_are_not_passed_to_the_target():
 
 def test_a_target_that_is_missing_names_the_setting():
     cfg = composed("judge._target_=objectives.judging.judges.NoSuchJudge")
-    with pytest.raises(ConfigError, match=r"^judge\._target_: Error locating target 'objectives.judging.judges.NoSuchJudge'"):
+    with pytest.raises(ConfigError, match=r"^judge\._target_: 'objectives.judging.judges.NoSuchJudge' is not a function or class"):
         instantiate(cfg.judge, "judge")
 
 
-def test_a_partial_target_is_completed_by_the_run():
-    cfg = composed("judge=hf_llm", "judge.model=unused")
-    judge = instantiate(cfg.judge, "judge")(generate=lambda prompts: ["7"] * len(prompts))
-    assert type(judge).__name__ == "HFLLMJudge" and judge.template.startswith("Rate how correct")
+def test_the_run_gives_a_target_its_live_objects_by_parameter_name():
+    """hf_llm's judge takes ``generate`` (a parameter before ``*``): the run passes it; its settings come from the node."""
+    from swarm.config.registry import runtime_arguments
+
+    cfg = composed("judge=hf_llm", "judge.model=unused", "judge.reference=without")
+    available = {"generate": lambda prompts: ["7"] * len(prompts), "usage": object()}
+    assert list(runtime_arguments(cfg.judge, "judge", available)) == ["generate"]  # not usage: the hf_llm judge has none
+    judge = instantiate(cfg.judge, "judge", **runtime_arguments(cfg.judge, "judge", available))
+    assert type(judge).__name__ == "HFLLMJudge" and "Reference answer" not in judge.template
 
 
 def test_the_hf_llm_judges_reply_budget_reaches_its_model(tiny_zoo, monkeypatch):

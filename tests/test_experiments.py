@@ -22,7 +22,7 @@ def test_overlay_composes(name):
         assert cfg["generator"]["_target_"] == "generators.sources.hf.hf_generators" and len(cfg["generator"]["adapters"]) == 4
         assert "gemma-2-9b-it" in cfg["generator"]["base"]
         assert cfg["generator"]["items_per_prompt"] * cfg["generator"]["prompts_per_step"] == 200
-        assert cfg["verifier"]["kind"] == "openai" and cfg["taker"]["answer"] == "reasoning"
+        assert cfg["verifier"]["_target_"] == "objectives.judging.verify.OpenAIVerifier" and cfg["taker"]["answer"] == "reasoning"
     else:
         assert cfg["generator"]["_target_"].endswith("smollm2_generators")
         assert cfg["taker"]["_target_"].endswith("smollm2_takers")

@@ -216,7 +216,7 @@ def test_openai_connection_refused_is_missing(monkeypatch, caplog):
     free = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     port = free.server_address[1]
     free.server_close()
-    j = OpenAIJudge(f"http://127.0.0.1:{port}", "m", api_key_env=ENV, max_retries=1, backoff=0.001, timeout=0.5)
+    j = OpenAIJudge(base_url=f"http://127.0.0.1:{port}", model="m", api_key_env=ENV, max_retries=1, backoff=0.001, timeout=0.5)
     with caplog.at_level(logging.DEBUG):
         assert j.score([ITEM], ["42"]) == [None]
     assert j.failures == 1 and KEY not in caplog.text
@@ -233,5 +233,5 @@ def test_openai_key_never_shown(judge_factory, monkeypatch):
     assert KEY not in str(e.value) and KEY not in repr(e.value)
     monkeypatch.delenv(ENV)
     with pytest.raises(ValueError, match=ENV) as e:
-        OpenAIJudge("http://127.0.0.1:9", "m", api_key_env=ENV)
+        OpenAIJudge(base_url="http://127.0.0.1:9", model="m", api_key_env=ENV)
     assert KEY not in str(e.value)

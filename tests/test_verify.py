@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from objectives.judging.scores import defeat_all, format_valid
-from objectives.judging.verify import ExactVerifier, ModelVerifier, OpenAIVerifier, make_verifier, token_f1, verify
+from objectives.judging.verify import ExactVerifier, ModelVerifier, NoVerifier, OpenAIVerifier, auto_verifier, token_f1, verify
 from objectives.tasks.item import Item
 from tests.cli import FAST, SMALL, dswarm, read_jsonl
 from tools.judge_server import JudgeServer, reply, verifier_overrides
@@ -26,14 +26,11 @@ def test_exact_verifier_rejects_a_wrong_arith_answer():
 
 def test_none_checks_nothing_and_auto_picks_by_task():
     items = [Item("Who wrote Hamlet?", "Bruce Clifton-Schoer", True)]
-    none = make_verifier("none", exact_answers=False)
-    assert verify(items, none) == items and items[0].verified is None
-    assert make_verifier("auto", exact_answers=True).kind == "exact"
-    assert make_verifier("auto", exact_answers=False).kind == "none"
+    assert verify(items, NoVerifier()) == items and items[0].verified is None
+    assert auto_verifier(exact_answers=True).kind == "exact"
+    assert auto_verifier(exact_answers=False).kind == "none"
     with pytest.raises(ValueError, match="no exact answers"):
-        make_verifier("exact", exact_answers=False)
-    with pytest.raises(ValueError, match="unknown verifier"):
-        make_verifier("oracle", exact_answers=False)
+        ExactVerifier(exact_answers=False)
 
 
 def test_model_verifier_counts_agreeing_samples():

@@ -1,8 +1,14 @@
 """Judges: score a test taker's answer to an item, in [0, 1], or None when the judge fails.
 
-One interface (``Judge.score``), four judges, each built by the ``judge`` config group's
-``_target_`` (a judge of your own is any class with ``score`` and ``failures``). The two
-exact ones are here:
+One interface, four judges, each built by the ``judge`` config group's ``_target_`` (a judge
+of your own is any class with ``score``, ``confirm`` and ``failures``):
+
+- ``score(items, answers)``: is each taker's answer right?
+- ``confirm(items)``: is each item's own answer right? The same question a verifier answers
+  (objectives/judging/verify.py); Adversarial Swarms asks it before a generated item may
+  train its takers.
+
+The two exact ones are here:
 
 - ``verifier``  exact arithmetic check of the arith task (objectives/tasks/arith.py);
 - ``reference`` numeric-aware match of the answer against ``item.output``;
@@ -20,7 +26,7 @@ import re
 import string
 from typing import Protocol, Sequence
 
-from objectives.tasks.arith import parse_answer, solve
+from objectives.tasks.arith import answer_is_exact, parse_answer, solve
 from objectives.tasks.item import Item
 
 
@@ -29,6 +35,9 @@ class Judge(Protocol):
 
     def score(self, items: Sequence[Item], answers: Sequence[str]) -> list[float | None]:
         """One score in [0, 1] per (item, answer); None = missing (judge failure)."""
+
+    def confirm(self, items: Sequence[Item]) -> list[bool]:
+        """Whether each item's own answer (``item.output``) is right, as far as this judge can tell."""
 
 
 def check_lengths(items: Sequence[Item], answers: Sequence[str]) -> None:
@@ -62,6 +71,10 @@ class VerifierJudge(_ExactJudge):
     def check(self, item: Item, answer: str) -> float | None:
         expected = solve(item.input)
         return None if expected is None else float(parse_answer(answer) == expected)
+
+    def confirm(self, items: Sequence[Item]) -> list[bool]:
+        """The exact solution, recomputed (an item's answer is written plainly, a taker's reversed)."""
+        return [answer_is_exact(item) for item in items]
 
 
 # ---------------------------------------------------------------- reference matching
@@ -139,3 +152,7 @@ class ReferenceJudge(_ExactJudge):
 
     def check(self, item: Item, answer: str) -> float | None:
         return None if item.output is None else float(reference_match(answer, item.output))
+
+    def confirm(self, items: Sequence[Item]) -> list[bool]:
+        """Nothing: the item's own answer is the only reference, so it cannot be checked against another."""
+        return [False] * len(items)

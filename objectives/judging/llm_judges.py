@@ -13,11 +13,12 @@ score (None), never a default.
 from __future__ import annotations
 
 import logging
-import os
 import re
-from typing import Callable, Sequence
+from typing import Annotated, Callable, Literal, Sequence
 
-from objectives.endpoints import Endpoint, Usage
+from annotated_types import Ge
+
+from objectives.endpoints import ApiKeyEnv, Backoff, Concurrency, Endpoint, Retries, Timeout, Usage, key_set
 from objectives.judging.judges import check_lengths
 from objectives.tasks.item import Item
 
@@ -32,6 +33,7 @@ DEFAULT_TEMPLATE = (
     "Rating:"
 )
 NO_REFERENCE_TEMPLATE = DEFAULT_TEMPLATE.replace("Reference answer: {reference}\n", "")
+Reference = Literal["with", "without"]  # show the item's own answer to the judge, or rate the answer alone
 REFERENCE_MODES = ("with", "without")
 
 
@@ -62,15 +64,23 @@ def _check_template(template: str | None, reference: str = "with") -> str:
     return template
 
 
+def confirm_by_rating(judge: HFLLMJudge | OpenAIJudge, items: Sequence[Item]) -> list[bool]:
+    """An item's own answer rated as a taker's, with no reference shown: only a full score (10) confirms it."""
+    scores = judge.score([Item(it.input, None, True) for it in items], [it.output or "" for it in items]) if items else []
+    return [s is not None and s >= 1.0 for s in scores]
+
+
 def _prompt(template: str, item: Item, answer: str) -> str:
     reference = item.output if item.output is not None else "(none)"
     return template.format(question=item.input, answer=answer or "", reference=reference)
 
 
 class HFLLMJudge:
-    """A local causal LM rates each answer 1-10; ``generate(prompts) -> replies`` is passed in."""
+    """A local causal LM rates each answer 1-10; ``generate(prompts) -> replies`` is passed in (the run
+    loads ``judge.model`` for it)."""
 
-    def __init__(self, generate: Callable[[list[str]], list[str]], template: str | None = None, reference: str = "with") -> None:
+    def __init__(self, generate: Callable[[list[str]], list[str]], *, template: str | None = None,
+                 reference: Reference = "with") -> None:
         self.generate = generate
         self.template = _check_template(template, reference)
         self.failures = 0
@@ -86,6 +96,8 @@ class HFLLMJudge:
         self.failures += sum(s is None for s in out)
         return out
 
+    confirm = confirm_by_rating
+
 
 class OpenAIJudge:
     """An OpenAI-compatible ``/chat/completions`` endpoint rates each answer 1-10.
@@ -99,23 +111,23 @@ class OpenAIJudge:
 
     def __init__(
         self,
-        base_url: str,
-        model: str,
-        api_key_env: str = "OPENAI_API_KEY",
-        template: str | None = None,
-        reference: str = "with",
-        concurrency: int = 8,
-        timeout: float = 30.0,
-        max_retries: int = 3,
-        backoff: float = 1.0,
-        backoff_max: float = 30.0,
-        max_tokens: int = 16,
-        temperature: float = 0.0,
         cache_dir: str | None = None,
         usage: Usage | None = None,
+        *,
+        base_url: str,
+        model: str,
+        api_key_env: ApiKeyEnv = "OPENAI_API_KEY",
+        template: str | None = None,
+        reference: Reference = "with",
+        concurrency: Concurrency = 8,
+        timeout: Timeout = 30.0,
+        max_retries: Retries = 3,
+        backoff: Backoff = 1.0,
+        backoff_max: Backoff = 30.0,
+        max_tokens: Annotated[int, Ge(1)] = 16,
+        temperature: Annotated[float, Ge(0)] = 0.0,
     ) -> None:
-        if not os.environ.get(api_key_env, ""):
-            raise ValueError(f"judge.api_key_env: environment variable {api_key_env} is not set or empty")
+        key_set("judge.api_key_env", api_key_env)
         self.template = _check_template(template, reference)
         self.endpoint = Endpoint(base_url, model, api_key_env, api="chat", concurrency=concurrency, timeout=timeout,
                                  max_retries=max_retries, backoff=backoff, backoff_max=backoff_max,
@@ -148,3 +160,5 @@ class OpenAIJudge:
                 log.warning("openai judge: no rating 1-10 in reply %r; score missing", reply[:80])
         self.failures += sum(s is None for s in out)
         return out
+
+    confirm = confirm_by_rating

@@ -16,21 +16,25 @@ valid only when its format parses *and* its answer is confirmed (``valid/answer`
 - ``none``    nothing is checked; the run log says so once (see `unchecked_note`).
 
 ``auto`` (the default) is ``exact`` on tasks with exact answers and ``none`` elsewhere.
+
+Each is the ``_target_`` of a ``verifier`` option (conf/verifier/); its settings are its
+keyword-only parameters (swarm/config/registry.py), and the run passes what a verifier
+takes by name: ``exact_answers`` (the task's), ``generate`` (a local model's, loaded from
+``verifier.model``), ``cache_dir`` and ``usage`` (the run's endpoint cache and ledger).
 """
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from dataclasses import replace
-from typing import Callable, Protocol, Sequence
+from typing import Annotated, Callable, Protocol, Sequence
 
-from objectives.endpoints import Endpoint
+from annotated_types import Ge, Interval
+
+from objectives.endpoints import ApiKeyEnv, Backoff, Concurrency, Endpoint, Retries, Timeout, Usage, key_set
 from objectives.judging.judges import is_numeric_reference, normalize_text, reference_match
-from objectives.tasks.arith import solve
+from objectives.tasks.arith import answer_is_exact
 from objectives.tasks.item import Item
-
-KINDS = ("auto", "exact", "openai", "model", "none")
 
 VERIFY_TEMPLATE = (
     "Answer the question yourself, then say whether the proposed answer agrees with yours.\n"
@@ -82,8 +86,12 @@ class ExactVerifier:
 
     kind, failures = "exact", 0
 
+    def __init__(self, exact_answers: bool = True) -> None:
+        if not exact_answers:
+            raise ValueError("verifier=exact: this task has no exact answers; use verifier=openai, model or none")
+
     def confirm(self, items: Sequence[Item]) -> list[bool]:
-        return [(value := solve(item.input)) is not None and str(value) == item.output for item in items]
+        return [answer_is_exact(item) for item in items]
 
 
 def _agrees(reply: str, reference: str, min_f1: float) -> bool:
@@ -107,17 +115,20 @@ class OpenAIVerifier:
 
     kind = "openai"
 
-    def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", template: str = VERIFY_TEMPLATE,
-                 max_tokens: int = 256, temperature: float = 0.0, **client) -> None:
-        """``client``: the endpoint client's settings (concurrency, timeout, retries, cache_dir, usage)."""
+    def __init__(self, cache_dir: str | None = None, usage: Usage | None = None, *, base_url: str, model: str,
+                 api_key_env: ApiKeyEnv = "OPENAI_API_KEY", template: str = VERIFY_TEMPLATE,
+                 max_tokens: Annotated[int, Ge(1)] = 256, temperature: Annotated[float, Ge(0)] = 0.0,
+                 concurrency: Concurrency = 8, timeout: Timeout = 30.0, max_retries: Retries = 3, backoff: Backoff = 1.0,
+                 backoff_max: Backoff = 30.0) -> None:
         try:
             template.format(question="q", reference="r")
         except (KeyError, IndexError, ValueError) as e:
             raise ValueError(f"verifier.template: use only {{question}} and {{reference}} ({e!r})") from None
-        if not os.environ.get(api_key_env, ""):
-            raise ValueError(f"verifier.api_key_env: environment variable {api_key_env} is not set or empty")
+        key_set("verifier.api_key_env", api_key_env)
         self.template = template
-        self.endpoint = Endpoint(base_url, model, api_key_env, api="chat", **client)
+        self.endpoint = Endpoint(base_url, model, api_key_env, api="chat", concurrency=concurrency, timeout=timeout,
+                                 max_retries=max_retries, backoff=backoff, backoff_max=backoff_max,
+                                 cache_dir=cache_dir, usage=usage)
         self.max_tokens, self.temperature = max_tokens, temperature
         self.failures = 0
 
@@ -141,8 +152,9 @@ class ModelVerifier:
 
     kind = "model"
 
-    def __init__(self, generate: Callable[[list[str]], list[str]], samples: int = 3, agree: int | None = None,
-                 template: str = MODEL_TEMPLATE, min_f1: float = 0.5) -> None:
+    def __init__(self, generate: Callable[[list[str]], list[str]], *, samples: Annotated[int, Ge(1)] = 3,
+                 agree: Annotated[int, Ge(1)] | None = None, template: str = MODEL_TEMPLATE,
+                 min_f1: Annotated[float, Interval(ge=0, le=1)] = 0.5) -> None:
         agree = samples // 2 + 1 if agree is None else agree
         if samples < 1 or not 1 <= agree <= samples:
             raise ValueError(f"verifier: need samples >= 1 and 1 <= agree <= samples, got {samples}, {agree}")
@@ -160,21 +172,6 @@ class ModelVerifier:
         return out
 
 
-def make_verifier(kind: str, exact_answers: bool, generate: Callable[[list[str]], list[str]] | None = None,
-                  **options) -> Verifier:
-    """The verifier named ``kind`` (the Hydra ``verifier`` group); ``auto`` picks by ``exact_answers``."""
-    if kind == "auto":
-        kind = "exact" if exact_answers else "none"
-    if kind == "exact":
-        if not exact_answers:
-            raise ValueError("verifier=exact: this task has no exact answers; use verifier=openai, model or none")
-        return ExactVerifier()
-    if kind == "none":
-        return NoVerifier()
-    if kind == "openai":
-        return OpenAIVerifier(**options)
-    if kind == "model":
-        if generate is None:
-            raise ValueError("verifier=model needs a model (verifier.model)")
-        return ModelVerifier(generate, **options)
-    raise ValueError(f"verifier.kind: unknown verifier {kind!r}; expected one of {KINDS}")
+def auto_verifier(exact_answers: bool) -> ExactVerifier | NoVerifier:
+    """verifier=auto: recompute the answers where the task has exact ones, else check nothing (the run says so)."""
+    return ExactVerifier() if exact_answers else NoVerifier()

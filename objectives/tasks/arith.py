@@ -63,6 +63,12 @@ def solve(problem: str) -> int | None:
     return _apply(_apply(a, op1, b), op2, c)
 
 
+def answer_is_exact(item: Item) -> bool:
+    """Whether an item's own answer (written as ``str``, not in a taker's reversed form) solves its problem."""
+    value = solve(item.input)
+    return value is not None and item.output is not None and item.output.strip() == str(value)
+
+
 def family_of(problem: str) -> str | None:
     """Which family a well-formed problem belongs to (by its operators)."""
     m = _PROBLEM.match(problem or "")

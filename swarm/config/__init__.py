@@ -15,6 +15,7 @@ docs/configuration.md tells how to add a judge, an objective, a generator or a m
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import inspect
 import re
@@ -68,7 +69,7 @@ def _keys(node: Any, key: str = ""):
 def _check_core(node: DictConfig, group: str, core: type) -> Any:
     """The core settings of a component group's ``node`` as ``core`` (its rules run); the defaults the
     yaml leaves out are filled into ``node``, so the run reads every core setting from it."""
-    names = [f for f in core.__dataclass_fields__ if f not in HYDRA_KEYS or f in node]
+    names = [f.name for f in dataclasses.fields(core) if f.name not in HYDRA_KEYS or f.name in node]
     given = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k in names}
     try:
         merged = OmegaConf.merge(OmegaConf.structured(core), given)
@@ -79,7 +80,7 @@ def _check_core(node: DictConfig, group: str, core: type) -> Any:
         raise ConfigError(f"{group}.{missing[0]}: required setting is missing (set {group}.{missing[0]}=...)")
     typed = OmegaConf.to_object(merged)
     with open_dict(node):
-        for name in core.__dataclass_fields__:
+        for name in (f.name for f in dataclasses.fields(core)):
             node[name] = merged[name]
     return typed
 

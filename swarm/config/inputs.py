@@ -120,7 +120,8 @@ class GeneratorConf:
     """The writing settings every generator shares (the run's); the target, a model source, says where the experts
     come from, and its keyword-only parameters are its own settings (generators/sources/)."""
 
-    _target_: str = MISSING  # (task, seed) -> (base model dir, [expert adapter dirs])
+    RUNTIME: ClassVar[tuple[str, ...]] = ("task", "seed")  # what the run passes the source
+    _target_: str = MISSING  # (task, seed) -> GeneratorSources (base model dir, expert adapter dirs)
     _partial_: bool = True
     template: str = MISSING
     chat_template: bool = MISSING
@@ -146,6 +147,7 @@ class TakerConf:
     """How takers answer (the run's settings); the target, a model source, says where the search and held-out
     takers come from, and its keyword-only parameters are its own settings (generators/sources/)."""
 
+    RUNTIME: ClassVar[tuple[str, ...]] = ("task", "seed")  # what the run passes the source
     _target_: str = MISSING  # (task, seed) -> generators.sources.protocol.TakerSources (search and held-out entries)
     _partial_: bool = True
     template: str = MISSING

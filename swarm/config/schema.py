@@ -10,7 +10,7 @@ before torch or any model loads. Every message starts with the setting.
 A node's ``_target_`` names what :func:`swarm.config.instantiate` builds from it;
 ``RUN_ONLY`` lists the settings the run itself reads, which are not passed to
 the target. The groups of pluggable components (``CORES``: generator, taker,
-method) have one core dataclass each, the run's settings; a component's own
+judge, verifier, method) have one core dataclass each, the run's settings; a component's own
 settings are the keyword-only parameters of its target (swarm/config/registry.py). A value lives in one place: the option's yaml, or here when every
 option of the group shares it (the objective's knobs, the ``_partial_`` flags).
 """
@@ -23,7 +23,7 @@ from omegaconf import MISSING
 
 from swarm.config import rules
 from swarm.config.inputs import ArithTaskConf, GeneratorConf, HfTaskConf, JsonTaskConf, TakerConf
-from swarm.config.scoring import HFLLMJudgeConf, JudgeConf, ModelVerifierConf, OpenAIJudgeConf, OpenAIVerifierConf, VerifierConf
+from swarm.config.scoring import JudgeConf, VerifierConf
 from swarm.runtime.errors import ConfigError
 from swarm.runtime.wandb_mode import check_online
 
@@ -67,8 +67,9 @@ class ObjectiveConf:
 @dataclass
 class MethodConf:
     """The run's settings of a search, ``_target_(ctx, **settings) -> SearchResult``: ``name`` is what
-    summary.json reports. The method's own settings are its keyword-only parameters (swarm/config/registry.py)."""
+    summary.json reports. The method's own settings are its parameters (swarm/config/registry.py)."""
 
+    RUNTIME: ClassVar[tuple[str, ...]] = ("ctx",)  # what the run passes the target: the RunContext
     _target_: str = MISSING
     _partial_: bool = True
     name: str = MISSING
@@ -228,12 +229,12 @@ class Config:
 
 # The groups of pluggable components: the core (the run's settings) of each; a component's own settings
 # are its target's keyword-only parameters (swarm/config/registry.py), so these groups have no per-option schema.
-CORES: dict[str, type] = {"generator": GeneratorConf, "taker": TakerConf, "method": MethodConf}
+CORES: dict[str, type] = {
+    "generator": GeneratorConf, "taker": TakerConf, "judge": JudgeConf, "verifier": VerifierConf, "method": MethodConf,
+}
 
 SCHEMAS: dict[str, dict[str, type]] = {  # group -> option -> schema (ConfigStore: schema/<group>/<option>)
     "task": {"arith": ArithTaskConf, "json": JsonTaskConf, "hf": HfTaskConf},
-    "judge": {"exact": JudgeConf, "hf_llm": HFLLMJudgeConf, "openai": OpenAIJudgeConf},
-    "verifier": {"plain": VerifierConf, "model": ModelVerifierConf, "openai": OpenAIVerifierConf},
     "objective": {"weighted": ObjectiveConf},
     "pso": {"pso": PSOConf},
     "logger": {"none": LoggerConf, "wandb": WandbConf},

@@ -1,7 +1,10 @@
-"""The schema of the groups that decide what counts: the judge (is the taker right?) and the
+"""The core of the groups that decide what counts: the judge (is the taker right?) and the
 verifier (is the generated item's own answer right?).
 
-See swarm/config/schema.py for how the schema works.
+A judge or verifier is any class named by ``_target_``; its own settings are its parameters
+(but the ``RUNTIME`` ones the run passes) (swarm/config/registry.py: e.g. objectives/judging/llm_judges.py:OpenAIJudge). What is
+here is the run's: when to stop for missing scores, and the local model the run loads for a target
+that takes ``generate`` (judge=hf_llm, verifier=model). See swarm/config/schema.py for the schema.
 """
 from __future__ import annotations
 
@@ -12,115 +15,36 @@ from omegaconf import MISSING
 
 from swarm.config import rules
 
-# ---------------------------------------------------------------------------------- judge
-
 
 @dataclass
 class JudgeConf:
-    """An exact judge (verifier, reference) or any judge of yours with no options: judge._target_=pkg.Judge."""
+    """The run's settings of a judge: ``_target_(**settings)`` scores each answer in [0, 1] or None."""
 
-    RUN_ONLY: ClassVar[tuple[str, ...]] = ("max_missing_fraction",)
+    RUNTIME: ClassVar[tuple[str, ...]] = ("generate", "usage", "cache_dir")  # a local model's, the endpoint ledger and cache
     _target_: str = MISSING
     max_missing_fraction: float = MISSING  # stop the run cleanly when more scores than this are missing in a step
+    model: Optional[str] = None  # the local model of a judge that takes ``generate``: an HF model dir, or smollm2
+    max_new_tokens: int = 8  # that model's reply budget: chat models often restate "Rating: " before the number
 
     def __post_init__(self) -> None:
         rules.in_range("judge.max_missing_fraction", self.max_missing_fraction, 0.0, 1.0)
-
-
-@dataclass
-class HFLLMJudgeConf(JudgeConf):
-    """A local causal LM judge: the run loads ``model`` and passes its ``generate`` to the partial target."""
-
-    RUN_ONLY: ClassVar[tuple[str, ...]] = ("max_missing_fraction", "model", "max_new_tokens")
-    _partial_: bool = True
-    model: str = MISSING
-    template: Optional[str] = None
-    reference: str = "with"  # with: the item's answer is shown as the reference; without: the paper's judge
-    max_new_tokens: int = 8  # the reply's budget: chat models often restate "Rating: " before the number
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _reference_mode(self.reference)
         rules.at_least("judge.max_new_tokens", self.max_new_tokens, 1)
-
-
-def _reference_mode(value: str) -> None:
-    rules.one_of("judge.reference", value, ("with", "without"), "with or without")
-
-
-@dataclass
-class EndpointConf:
-    """What the OpenAI-compatible judge and verifier share: the endpoint, the key's variable, retries."""
-
-    base_url: str = MISSING
-    model: str = MISSING
-    api_key_env: str = MISSING
-    concurrency: int = MISSING
-    timeout: float = MISSING
-    max_retries: int = MISSING
-    backoff: float = MISSING
-    backoff_max: float = MISSING
-    max_tokens: int = MISSING
-    temperature: float = MISSING
-
-    def _check_endpoint(self, group: str) -> None:
-        """A key in the environment, sane retries."""
-        rules.env_var(f"{group}.api_key_env", self.api_key_env)
-        rules.at_least(f"{group}.concurrency", self.concurrency, 1)
-        rules.at_least(f"{group}.max_retries", self.max_retries, 0)
-        rules.positive(f"{group}.timeout", self.timeout)
-        rules.finite_at_least_zero(f"{group}.backoff", self.backoff)
-
-
-@dataclass
-class OpenAIJudgeConf(JudgeConf, EndpointConf):
-    template: Optional[str] = None
-    reference: str = "with"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _reference_mode(self.reference)
-        self._check_endpoint("judge")
-
-
-# ---------------------------------------------------------------------------------- verifier
 
 
 @dataclass
 class VerifierConf:
-    """How a generated item's own answer is confirmed (objectives/judging/verify.py): auto | exact | none."""
+    """The run's settings of a verifier, ``_target_(**settings)`` confirming each item's own answer
+    (objectives/judging/verify.py); the local model and its sampling serve a verifier that takes ``generate``."""
 
-    kind: str = MISSING
-
-    def __post_init__(self) -> None:
-        from objectives.judging.verify import KINDS  # no torch: names only
-
-        rules.one_of("verifier.kind", self.kind, KINDS, ", ".join(KINDS))
-
-
-@dataclass
-class ModelVerifierConf(VerifierConf):
-    model: str = MISSING  # HF model dir, or "smollm2"
-    chat_template: bool = MISSING
-    samples: int = MISSING
-    agree: Optional[int] = None  # null: a majority of samples
-    min_f1: float = MISSING
-    temperature: float = MISSING
-    max_new_tokens: int = MISSING
-    batch_size: int = MISSING
+    RUNTIME: ClassVar[tuple[str, ...]] = ("generate", "exact_answers", "usage", "cache_dir")  # and the task's flag
+    _target_: str = MISSING
+    model: Optional[str] = None  # HF model dir, or "smollm2"
+    chat_template: bool = False
+    temperature: float = 0.7
+    max_new_tokens: int = 32
+    batch_size: int = 32
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        for key in ("samples", "max_new_tokens", "batch_size"):
+        for key in ("max_new_tokens", "batch_size"):
             rules.at_least(f"verifier.{key}", getattr(self, key), 1)
-        if self.agree is not None:
-            rules.in_range("verifier.agree", self.agree, 1, self.samples)
-        rules.in_range("verifier.min_f1", self.min_f1, 0.0, 1.0)
         rules.at_least("verifier.temperature", self.temperature, 0)
-
-
-@dataclass
-class OpenAIVerifierConf(VerifierConf, EndpointConf):
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._check_endpoint("verifier")

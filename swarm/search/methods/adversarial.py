@@ -51,8 +51,7 @@ from annotated_types import Ge, Interval
 
 from generators.takers.lora_panel import TakerPanel
 from objectives import metrics
-from objectives.judging.judges import Judge, VerifierJudge
-from objectives.tasks.arith import solve
+from objectives.judging.judges import Judge
 from objectives.tasks.item import Item
 from swarm.runtime.errors import ConfigError, RunStopped
 from swarm.runtime.files import atomic_dir
@@ -113,21 +112,10 @@ def _candidates(ev: Evaluation, exclude: set[str]) -> list[tuple[float, float, i
 
 
 def confirmed(judge: Judge, items: list[Item]) -> list[bool]:
-    """Whether the judge confirms each item's own answer.
-
-    The verifier recomputes the answer; any other judge scores the item's answer
-    as a taker's, with no reference shown, and only a full score counts (an LLM
-    judge's 10). The reference judge then has nothing to compare with and
-    confirms nothing: a generated answer no judge can check may be wrong, and
-    the takers must not be trained toward it.
-    """
-    if not items:
-        return []
-    if isinstance(judge, VerifierJudge):
-        return [it.output is not None and solve(it.input) is not None and it.output.strip() == str(solve(it.input))
-                for it in items]
-    scores = judge.score([Item(it.input, None, True) for it in items], [it.output or "" for it in items])
-    return [s is not None and s >= 1.0 for s in scores]
+    """Whether the judge confirms each item's own answer (``Judge.confirm``): the verifier judge
+    recomputes it, an LLM judge must give it a full score, the reference judge confirms nothing (a
+    generated answer no judge can check may be wrong, and the takers must not be trained toward it)."""
+    return judge.confirm(items) if items else []
 
 
 def pick_items(ev: Evaluation, exclude: set[str], k: int, judge: Judge, feed: str = "hardest",
@@ -201,6 +189,9 @@ def adversarial_swarms(ctx: RunContext, *, pool_size: Annotated[int, Ge(1)], rep
     if not isinstance(panel, TakerPanel):
         raise ConfigError("method=adversarial: the model swarm moves LoRA takers of one base; these search takers are "
                           "independent models (use taker=zoo_lora, or hf/smollm2 takers of one base)")
+    if not callable(getattr(setup.judge, "confirm", None)):
+        raise ConfigError(f"judge._target_: {cfg.judge._target_} has no confirm(items) (objectives/judging/judges.py: "
+                          "Judge); Adversarial Swarms needs it to check a generated item's answer before its takers train on it")
     if len(panel) < 2:
         raise ConfigError(f"taker.adapters: the model swarm of method=adversarial needs at least 2 search takers, got {len(panel)}")
     if pool_size > len(setup.task.dev):
