@@ -32,7 +32,7 @@ RECORD_DIR = ".hydra"
 CHECKPOINTS = ("checkpoint/state.pt", "checkpoint/state.prev.pt")  # swarm/runtime/checkpoint.py's two files
 
 # Settings a resume may change (a key or a whole group): when to stop, what is logged and shown, how fast and in
-# how much memory it runs, where a sweep job goes. Everything else changes what is computed.
+# how much memory it runs, where a sweep job goes, how an endpoint is reached. Everything else changes what is computed.
 RESUMABLE = (
     "pso.max_steps",
     "logger",
@@ -43,6 +43,12 @@ RESUMABLE = (
     "slurm",
     "judge.max_missing_fraction",
     "batching.max_batch_tokens",
+    # how an endpoint is reached, not what it computes: a restarted server on another port, a slower network
+    *(f"{g}.{k}" for g in ("judge", "verifier")
+      for k in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "backoff_max")),
+    "taker.api_key_env", "taker.endpoint_concurrency", "taker.endpoint_timeout", "taker.endpoint_max_retries",
+    "taker.endpoint_backoff", "taker.endpoint_backoff_max",
+    "endpoints",
 )
 
 
