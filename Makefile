@@ -6,13 +6,13 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q -c constraints.txt
 # pytest-xdist workers; every test process runs one torch thread, so one worker a core (`make test TEST_WORKERS=1`: serial)
 TEST_WORKERS ?= auto
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile constraints.txt | sha1sum | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py Makefile constraints.txt | sha1sum | cut -c1-12)
 
 .PHONY: install run test zoo reproduce bench clean
 
 install: $(STAMP)  ## create .venv: torch 2.13.0 (CPU build) first, then the package with its test, optuna, slurm and harness extras
 
-$(STAMP): pyproject.toml Makefile constraints.txt
+$(STAMP): pyproject.toml setup.py Makefile constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[test,optuna,slurm,harness]'

@@ -40,6 +40,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from swarm.config import choices  # noqa: E402
 from swarm.report.stats import paired_difference  # noqa: E402
 
 # The protocol of docs/claim.md. Changing it is a protocol change: log it there with its reason.
@@ -61,7 +62,7 @@ NOT_COMPARED = ("adversarial",)
 
 def registered_methods() -> list[str]:
     """Every method config on this checkout (conf/method/*.yaml), Data Swarms first: new baselines join by name."""
-    names = sorted(p.stem for p in (REPO / "conf" / "method").glob("*.yaml"))
+    names = choices("method")
     return [REFERENCE] + [n for n in names if n != REFERENCE and n not in NOT_COMPARED]
 
 

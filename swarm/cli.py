@@ -38,7 +38,7 @@ log = logging.getLogger("dswarm")
 register_resolvers()  # at import: a submitit job unpickles _app, and so this module, before its config resolves
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path="pkg://data_swarms_conf", config_name="config", version_base="1.3")  # conf/, installed
 def _app(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     one_line_hydra_errors.job_started()

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import importlib.resources
 import inspect
 import typing
 from pathlib import Path
@@ -39,7 +40,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from swarm.runtime.errors import ConfigError, first_line
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(str(importlib.resources.files("data_swarms_conf")))  # the repo's conf/, installed under the project's name
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 
 

@@ -1,0 +1,134 @@
+"""Many LoRA adapters of one base in one forward pass (segmented batched matmul).
+
+Serving systems (S-LoRA, Punica's SGMV, vLLM's multi-LoRA) batch requests for
+different adapters of one base: the base weights are read once for all rows
+and each row gets its own low-rank update. Here the adapters are the rows of
+a `bank` [G, d] in the flat layout of `generators.models.particles` (the PSO's
+position matrix itself when dtype and device agree), and a batch is laid out
+adapter-major, `k` rows per adapter. Each LoRA linear layer then adds
+
+    out[g, rows] += scaling * (x[g, rows] @ A_g^T) @ B_g^T      for every g at once
+
+as one `torch.bmm` and one in-place `baddbmm_` over the G segments. A_g^T and
+B_g^T are laid out contiguously from the bank once per batch (one copy of
+[G, d] for all the forwards of a `generate`), not read strided every step.
+PEFT's own LoRA path is switched off in those layers meanwhile, so each
+layer computes base(x) once plus the G updates.
+
+Only vanilla LoRA on `nn.Linear` layers is batched (no DoRA, no
+fan_in_fan_out, no LoRA bias, no embeddings); `MultiLora.build` returns None
+for anything else and the caller keeps the one-adapter-at-a-time path.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from peft import PeftModel
+from peft.tuners.lora import Linear as LoraLinear
+
+from generators.models.particles import FlatSpec
+
+__all__ = ["MultiLora"]
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where one LoRA layer's A and B sit in a flat vector."""
+
+    a_offset: int
+    a_shape: tuple[int, int]  # [r, in]
+    b_offset: int
+    b_shape: tuple[int, int]  # [out, r]
+    scaling: float
+
+
+def _view(bank: torch.Tensor, offset: int, shape: tuple[int, int]) -> torch.Tensor:
+    """[G, *shape] view of every adapter's tensor at ``offset`` (row stride of the bank)."""
+    return bank[:, offset : offset + shape[0] * shape[1]].unflatten(1, shape)
+
+
+class MultiLora:
+    """Forward hooks on one adapter's LoRA layers that apply a bank of adapters, one per row segment."""
+
+    def __init__(self, peft_model: PeftModel, adapter: str, slots: dict[LoraLinear, _Slot]) -> None:
+        self.peft_model, self.adapter, self.slots = peft_model, adapter, slots
+        self._weights: dict[LoraLinear, tuple[torch.Tensor, torch.Tensor, float]] = {}
+        for module in slots:
+            module.register_forward_hook(self._hook(module))
+
+    @classmethod
+    def build(cls, peft_model: PeftModel, adapter: str, spec: FlatSpec, keys: dict[int, str]) -> MultiLora | None:
+        """Hooks for ``adapter``'s layers, or None when a layer is not vanilla linear LoRA.
+
+        ``keys`` maps a live LoRA parameter's data_ptr to its name in ``spec``."""
+        where = dict(zip(spec.names, zip(spec.offsets, spec.shapes)))
+        slots: dict[LoraLinear, _Slot] = {}
+        covered = 0
+        for module in peft_model.modules():
+            if not hasattr(module, "lora_A") or adapter not in module.lora_A:
+                continue
+            if not isinstance(module, LoraLinear) or module.fan_in_fan_out or adapter in module.lora_variant:
+                return None
+            a, b = module.lora_A[adapter], module.lora_B[adapter]
+            if b.bias is not None or not isinstance(a, torch.nn.Linear):
+                return None
+            a_key, b_key = keys.get(a.weight.data_ptr()), keys.get(b.weight.data_ptr())
+            if a_key is None or b_key is None:
+                return None
+            (a_off, a_shape), (b_off, b_shape) = where[a_key], where[b_key]
+            slots[module] = _Slot(a_off, a_shape, b_off, b_shape, float(module.scaling[adapter]))
+            covered += 2
+        if covered != len(spec.names):  # some LoRA tensor this hook would not apply
+            return None
+        return cls(peft_model, adapter, slots)
+
+    def _hook(self, module: LoraLinear):
+        def hook(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+            weights = self._weights.get(module)
+            if weights is None:
+                return None
+            a_t, b_t, scaling = weights
+            x = args[0].to(a_t.dtype)  # PEFT keeps adapters in fp32 over a bf16/fp16 base and computes them there
+            low = torch.bmm(x.reshape(len(a_t), -1, x.shape[-1]), a_t)  # [G, k*L, r]: rows are adapter-major
+            if output.is_contiguous() and output.dtype == b_t.dtype:  # base(x) is fresh: add the G updates in place
+                output.view(len(b_t), -1, output.shape[-1]).baddbmm_(low, b_t, alpha=scaling)
+                return output
+            return (output + torch.bmm(low, b_t).view_as(output) * scaling).to(output.dtype)  # PEFT's order and cast
+
+        return hook
+
+    @contextlib.contextmanager
+    def active(self, bank: torch.Tensor) -> Iterator[None]:
+        """Within the block, a batch of ``G * k`` rows gives rows ``[g*k, (g+1)*k)`` adapter ``bank[g]``.
+
+        ``bank`` must be in the model's dtype and on its device; PEFT's own
+        LoRA path is off inside, so only the bank's adapters apply. Each
+        layer's A^T [G, in, r] and B^T [G, r, out] are laid out contiguously
+        once here, for every forward of the block (one copy of the bank per
+        batch: on CPU a strided bmm over G small matrices is several times
+        slower than a contiguous one, and a decode step runs it per layer)."""
+        if bank.dim() != 2:
+            raise ValueError(f"MultiLora.active: expected a [G, d] bank, got shape {list(bank.shape)}")
+        self._weights = {
+            module: (_view(bank, s.a_offset, s.a_shape).transpose(1, 2).contiguous(),
+                     _view(bank, s.b_offset, s.b_shape).transpose(1, 2).contiguous(), s.scaling)
+            for module, s in self.slots.items()
+        }
+        for module in self.slots:  # PEFT's path off in these layers only (PeftModel.disable_adapter walks
+            module.enable_adapters(False)  # every module and parameter: 1.4 % of a zoo step)
+        try:
+            yield
+        finally:
+            for module in self.slots:
+                module.enable_adapters(True)
+            self._weights = {}
+
+    def keep(self, kept: torch.Tensor) -> None:
+        """Inside `active`: only adapters ``kept`` (indices into the current bank, in order) still have rows.
+
+        Decoding calls it when every row of some adapters has finished and
+        left the batch (`generators.models.decoding.compaction`)."""
+        self._weights = {module: (a_t[kept], b_t[kept], scaling) for module, (a_t, b_t, scaling) in self._weights.items()}

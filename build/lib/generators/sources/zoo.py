@@ -1,0 +1,58 @@
+"""The embedded zoo as a model source (generator=zoo, taker=zoo): its experts and takers, built once and cached.
+
+The union expert (``method=data_merge``) is trained by the zoo's own job
+(generators/zoo/train.py: train_lora) on the union of the experts' data, as many
+examples as they saw together, seeded by the zoo seed, and cached next to the zoo.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+from annotated_types import MinLen
+
+from generators.models.cache import build_once, default_cache_dir
+from generators.sources.protocol import GeneratorSources, TakerSources
+
+Takers = Annotated[list[str], MinLen(1)]  # zoo taker names, lora:<cluster>, smollm2, <model dir>[@<adapter dir>]
+
+
+def _zoo(size: str, zoo_seed: int):
+    from generators.zoo import build_zoo
+
+    return build_zoo(size, seed=zoo_seed)
+
+
+def zoo_generators(task: Any, seed: int, *, size: str, zoo_seed: int) -> GeneratorSources:
+    """The embedded zoo's generator experts (built once and cached)."""
+    zoo = _zoo(size, zoo_seed)
+    return GeneratorSources(zoo.base_dir, list(zoo.generators.values()), partial(union_expert, size, zoo_seed))
+
+
+def zoo_takers(task: Any, seed: int, *, size: str, zoo_seed: int, models: Takers, heldout: Takers) -> TakerSources:
+    """The zoo's takers by name, or any other entry (smollm2, model dirs): every taker is its own model."""
+    return TakerSources(list(map(str, models)), list(map(str, heldout)), zoo=_zoo(size, zoo_seed))
+
+
+UNION_VERSION = 1  # bump to invalidate cached union experts
+
+
+def union_expert(size: str, seed: int) -> Path:
+    """The cached union expert of the zoo (size, seed); trained the first time (generators/zoo/train.py)."""
+    from generators.zoo import RECIPES, build_zoo
+    from generators.zoo.train import train_lora
+
+    z, recipe = build_zoo(size, seed=seed), RECIPES[size]
+    key = hashlib.sha256(json.dumps({"v": UNION_VERSION, "zoo": z.root.name}).encode()).hexdigest()[:12]
+
+    def train(tmp: Path) -> None:
+        train_lora({"base_dir": str(z.base_dir), "base_name": str(z.base_dir), "out_dir": str(tmp), "kind": "lists",
+                    "target": list(z.generators), "r": recipe.expert_r, "lr": recipe.expert_lr,
+                    "steps": recipe.expert_steps * len(z.generators), "batch": recipe.expert_batch, "seed": seed,
+                    "label": "data_merge-union"})
+        (tmp / "DONE").write_text(json.dumps({"experts": list(z.generators)}) + "\n")
+
+    return build_once(default_cache_dir() / "data_merge" / f"{z.root.name}-union-{key}", "DONE", train)

@@ -1,0 +1,90 @@
+"""A generator model writes evaluation items for a task from few-shot prompts.
+
+The writer owns the prompt side of generation (which dev examples go into
+each few-shot prompt, seeded per step) and the parsing of the numbered
+lines back into items; the model side is `LoraModel.generate`.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from generators.models.lora_model import LoraModel
+from generators.prompts import few_shot_prompt, parse_items, sample_examples
+from objectives.contamination import Contamination
+from objectives.judging.verify import NoVerifier, Verifier, verify
+from objectives.tasks.item import Item, Task
+
+__all__ = ["Prompt", "Writer", "WriterSettings"]
+
+Progress = Callable[[int], None]
+"""progress(n): n more items done (a phase's progress line counts them)."""
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    template: str
+    few_shot: int
+    items_per_prompt: int
+    prompts_per_step: int
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    batch_size: int
+    max_batch_tokens: int = 1 << 16  # multi-LoRA: rows x (prompt + new tokens) per forward, the KV-cache budget
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What a prompt search varies: the formatted dev examples each prompt draws its shots from, and the template."""
+
+    examples: tuple[str, ...]
+    template: str
+
+
+class Writer:
+    """A generator model that writes items for a task from few-shot prompts; the verifier checks their answers,
+    the contamination screen measures (and may drop) copies of the references."""
+
+    def __init__(self, model: LoraModel, task: Task, settings: WriterSettings, verifier: Verifier | None = None,
+                 contamination: Contamination | None = None) -> None:
+        self.model = model
+        self.task = task
+        self.settings = settings
+        self.verifier = verifier or NoVerifier()
+        self.contamination = contamination
+        self.pool = [task.format_example(item) for item in task.dev]
+
+    def write(self, vector: torch.Tensor, seed: int, n_prompts: int, progress: Progress | None = None,
+              prompt: Prompt | None = None) -> list[Item]:
+        """``n_prompts × items_per_prompt`` items; unparseable slots are invalid items."""
+        return self.write_each(vector[None], seed, n_prompts, progress, prompt)[0]
+
+    def write_each(self, vectors: torch.Tensor, seed: int, n_prompts: int, progress: Progress | None = None,
+                   prompt: Prompt | None = None) -> list[list[Item]]:
+        """``write`` for every row of ``vectors`` [G, d], all in one multi-LoRA generation.
+
+        Every particle gets the same few-shot prompts and sampling seeds (the
+        step's common random numbers), so its items depend on its vector alone.
+        ``prompt`` replaces the example pool (all dev items) and the template."""
+        s = self.settings
+        rng = random.Random(seed)
+        pool, template = (self.pool, s.template) if prompt is None else (list(prompt.examples), prompt.template)
+        shots = [sample_examples(pool, s.few_shot, rng) for _ in range(n_prompts)]
+        prompts = [few_shot_prompt(ex, s.items_per_prompt, template) for ex in shots]
+        texts = self.model.generate_each(
+            vectors, prompts, max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
+            batch_size=s.batch_size, seed=seed, max_batch_tokens=s.max_batch_tokens,
+            progress=progress and (lambda rows: progress(rows * s.items_per_prompt)),
+        )
+        out = []
+        for particle in texts:
+            items = []
+            for ex, text in zip(shots, particle):
+                items.extend(self.task.parse_item(t) for t in parse_items(text, s.items_per_prompt, start=len(ex) + 1))
+            items = verify(items, self.verifier)
+            out.append(self.contamination.screen(items) if self.contamination is not None else items)
+        return out

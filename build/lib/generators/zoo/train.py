@@ -1,0 +1,86 @@
+"""Training jobs of the zoo, one model per worker process (one thread each).
+
+``train_scratch`` trains a Llama from scratch (the generator base on problem
+lists, or a taker on Q/A lines of its data mix); ``train_lora`` trains a LoRA
+of a saved model (a generator expert on lists of its cluster, or an
+adversarial LoRA taker on Q/A lines of its cluster). Both use the project's
+one training loop (generators/training/loop.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from generators.models.lora_model import save_adapter
+from generators.training.loop import collator, encode, train_loop
+from generators.zoo.problems import list_pair, qa_pair, sample, weighted_bin
+from generators.zoo.recipe import MIXES, ModelSpec
+from generators.zoo.tokenizer import build_tokenizer
+
+__all__ = ["seeded", "train_scratch", "train_lora", "LORA_TARGETS"]
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def seeded(seed: int, label: str) -> int:
+    """A 56-bit seed for one phase of one zoo: sha256(zoo seed, label)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}-{label}".encode()).digest()[:7], "big")
+
+
+def _batches(tok, kind: str, rng: random.Random, batch: int, target: str | None):
+    """Batch maker of one job: Q/A lines (loss on the answer) or problem lists (loss on the whole list for the base)."""
+    collate = collator(tok)
+    if kind == "qa":
+        weights = MIXES[target] if target in MIXES else {target: 1.0}
+        return lambda step: [collate([encode(tok, *qa_pair(sample(weighted_bin(weights, rng), rng)), eos=False)
+                                      for _ in range(batch)])]
+    pick = (lambda: rng.choice(target)) if isinstance(target, list) else (lambda: target)  # a list: the union of clusters
+    return lambda step: [collate([encode(tok, *list_pair(rng, pick()), eos=True, prompt_loss=target is None)
+                                  for _ in range(batch)])]
+
+
+def train_scratch(job: dict) -> str:
+    """job: spec (ModelSpec as dict), kind ("qa" | "lists"), seed, label, out_dir. Saves model + tokenizer."""
+    torch.set_num_threads(1)
+    spec, label = ModelSpec(**job["spec"]), job["label"]
+    tok = build_tokenizer()
+    cfg = LlamaConfig(
+        vocab_size=len(tok), hidden_size=spec.hidden, intermediate_size=4 * spec.hidden, num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads, num_key_value_heads=spec.heads, max_position_embeddings=256,
+        tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seeded(job["seed"] * 1000 + spec.seed, f"{label}-init"))
+        model = LlamaForCausalLM(cfg)
+    rng = random.Random(seeded(job["seed"] * 1000 + spec.seed, f"{label}-data"))
+    batches = _batches(tok, job["kind"], rng, spec.batch, spec.mix if job["kind"] == "qa" else None)
+    t, cpu = time.perf_counter(), time.process_time()
+    losses = train_loop(model, batches, spec.steps, spec.lr)
+    model.save_pretrained(job["out_dir"], safe_serialization=True)
+    tok.save_pretrained(job["out_dir"])
+    params = sum(p.numel() for p in model.parameters())
+    return (f"{label}: {params / 1e3:.0f} k params, loss {losses[-1]:.3f} ({spec.steps} steps, "
+            f"{time.perf_counter() - t:.1f} s wall, {time.process_time() - cpu:.1f} s cpu)")
+
+
+def train_lora(job: dict) -> str:
+    """job: base_dir, kind, target (a bin, or for lists a list of bins), r, steps, lr, batch, seed, label, out_dir, base_name. Saves the adapter."""
+    torch.set_num_threads(1)
+    label = job["label"]
+    tok = AutoTokenizer.from_pretrained(job["base_dir"], local_files_only=True)
+    base = AutoModelForCausalLM.from_pretrained(job["base_dir"], local_files_only=True, use_safetensors=True)
+    rng = random.Random(seeded(job["seed"], f"{label}-data"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seeded(job["seed"], f"{label}-init"))
+        model = get_peft_model(base, LoraConfig(r=job["r"], lora_alpha=job["r"], lora_dropout=0.0, target_modules=LORA_TARGETS))
+    t, cpu = time.perf_counter(), time.process_time()
+    losses = train_loop(model, _batches(tok, job["kind"], rng, job["batch"], job["target"]), job["steps"], job["lr"])
+    save_adapter(model, job["out_dir"], job["base_name"])
+    return (f"{label}: loss {losses[-1]:.3f} ({job['steps']} steps, {time.perf_counter() - t:.1f} s wall, "
+            f"{time.process_time() - cpu:.1f} s cpu)")

@@ -1,0 +1,35 @@
+"""Checks that need the task read, and nothing else loaded: a run that would measure nothing stops here.
+
+They run in swarm.build right after the task loads, before the zoo is built or any
+model is loaded, and raise a ConfigError naming the setting (one line, exit 2).
+"""
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from objectives.tasks.item import Task
+from swarm.runtime.errors import ConfigError
+
+
+def check_answers(cfg: DictConfig, task: Task) -> None:
+    """A run that would measure nothing stops with one line before any model loads (or the zoo is built).
+
+    With ``task.require_answer`` (the default) an item without "Answer: ..." is invalid: the embedded
+    zoo's generators never write one (bare arithmetic), and generators write items like the dev examples,
+    so a task without outputs gets none either; a judge that compares with the reference
+    (judge=reference, an LLM judge with judge.reference=with) has nothing to compare with.
+    """
+    if str(cfg.generator._target_).endswith(".zoo_generators") and getattr(task, "require_answer", False):
+        raise ConfigError("generator: the embedded zoo (generator=zoo) writes bare arithmetic problems without "
+                          "'Answer: ...', so with task.require_answer=true none would be valid; use task=arith, "
+                          "generator=smollm2 or generator=hf, or task.require_answer=false")
+    if task.exact_answers or any(it.output is not None for it in task.dev):
+        return
+    source = "task.path" if "path" in cfg.task else "task.source"
+    if getattr(task, "require_answer", False):
+        raise ConfigError(f"{source}: no dev item has an 'output', so the generators' items carry no answer and none is "
+                          "valid (task.require_answer=true); add outputs, or set task.require_answer=false with a judge "
+                          "that needs none (judge=hf_llm judge.reference=without)")
+    if cfg.judge.get("reference") == "with" or str(cfg.judge._target_).endswith(".ReferenceJudge"):
+        raise ConfigError(f"judge: {cfg.judge._target_} compares answers with the item's reference, and no dev item of "
+                          f"{source} has an 'output'; use a judge without a reference (judge=hf_llm judge.reference=without)")

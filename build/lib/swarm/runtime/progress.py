@@ -1,0 +1,52 @@
+"""One progress line per phase of a step (generate, answer, judge), with its rate.
+
+A multi-minute GPU step should not be silent: on a terminal each phase shows a
+tqdm line (`generate: 100%|...| 640/640 [00:02, 305 item/s]`) that it updates as
+its batches finish and leaves on screen when done; in a log that is no terminal
+(Slurm, submitit, a pipe) it is one line when the phase ends
+(`generate: 640/640 item in 2.1 s (305.0 item/s)`). Off unless asked (the run's
+`progress` setting, main process only), and then it costs nothing. Given a
+``clock`` dict, a phase also adds its wall seconds there: the step's
+`time/<phase>` metrics (metrics.jsonl, W&B) say where a step's time went.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+__all__ = ["phase"]
+
+log = logging.getLogger("dswarm")
+
+
+@contextlib.contextmanager
+def phase(name: str, total: int, unit: str, enabled: bool, clock: dict[str, float] | None = None) -> Iterator[Callable[[int], None]]:
+    """Yields ``tick(n)``: n more of the phase's ``total`` units are done; adds its seconds to ``clock[name]``.
+
+    On a terminal a tqdm bar; anywhere else (a Slurm or submitit log, a pipe) one log line when the
+    phase ends, so a log holds one line per phase instead of a bar's redraws."""
+    start, bar, done = time.perf_counter(), None, [0]
+    live = enabled and total > 0 and sys.stderr.isatty()
+    if live:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=name, unit=unit, leave=True, mininterval=1.0)
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if bar is not None:
+            bar.update(n)
+
+    try:
+        yield tick
+    finally:
+        seconds = time.perf_counter() - start
+        if bar is not None:
+            bar.close()
+        elif enabled and total > 0:
+            log.info("%s: %d/%d %s in %.1f s (%.1f %s/s)", name, done[0], total, unit, seconds, done[0] / max(seconds, 1e-9), unit)
+        if clock is not None:
+            clock[name] = clock.get(name, 0.0) + seconds
