@@ -10,27 +10,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DSWARM = Path(sys.executable).parent / "dswarm"
 
-SMALL = [
-    "zoo.size=tiny",
-    "generator.prompts_per_step=2",
-    "export.n_items=20",
-    "objective.novelty_items=20",
-    "task.n_dev=40",
-    "task.n_test=40",
-    "progress=false",
-    # SmolLM2 (the default's off-the-shelf held-out taker) costs ~8 s of CPU a run: one test runs the
-    # default panel (tests/test_panel.py), the others hold out the zoo's models only.
-    "taker.heldout=[h1,h2,h3]",
-]
+# conf/debug/tiny.yaml: the tiny zoo, few items, the zoo's held-out models only (SmolLM2, the default's
+# off-the-shelf held-out taker, costs ~8 s of CPU a run: tests/test_panel.py runs the default panel);
+# the arith task's sizes apart (other tasks have other keys).
+SMALL = ["debug=tiny", "task.n_dev=40", "task.n_test=40"]
 
-# Smaller still, for runs against the loopback judge (tools/judge_server.py), on top of SMALL.
-FAST = [
-    "generator.prompts_per_step=1",
-    "export.n_items=5",
-    "objective.novelty_items=8",
-    "task.n_dev=16",
-    "task.n_test=16",
-]
+# conf/debug/fast.yaml, smaller still, for runs against the loopback judge (tools/judge_server.py), on top of SMALL.
+FAST = ["debug=fast", "task.n_dev=16", "task.n_test=16"]
 
 
 def env() -> dict[str, str]:
