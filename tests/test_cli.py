@@ -58,14 +58,32 @@ def test_contract_files(mixed_run):
     assert all({"input", "output", "valid"} <= set(it) for it in items)
 
 
-def test_best_generator_loads_with_peft(mixed_run, tiny_zoo):
+def test_the_exported_generator_loaded_with_peft_is_the_one_that_wrote_the_data(mixed_run, tiny_zoo):
+    """best/generator/ is best/data.jsonl's writer: written with the run's prompts and seed it writes the run's
+    final items again, and PEFT's model of it (PeftModel.from_pretrained) gives the same logits."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    base = AutoModelForCausalLM.from_pretrained(tiny_zoo.base_dir)
-    model = PeftModel.from_pretrained(base, mixed_run / "best" / "generator")
-    ids = torch.tensor([[1, 2, 3]])
-    assert torch.isfinite(model(ids).logits).all()
+    from generators.models.lora_model import LoraModel
+    from swarm.build import build
+    from swarm.config import check, compose_run
+    from swarm.run import EXPORT_SEED_STEP
+    from swarm.search.evaluate import step_seed
+
+    cfg = compose_run(mixed_run)
+    check(cfg)
+    writer = build(cfg).writer
+    exported = LoraModel(tiny_zoo.base_dir, [mixed_run / "best" / "generator"])
+    n_prompts = math.ceil(cfg.export.n_items / cfg.generator.items_per_prompt)
+    items = writer.write(exported.expert_vectors[0], step_seed(cfg.seed, EXPORT_SEED_STEP), n_prompts)
+    rows = read_jsonl(mixed_run / "best" / "data.jsonl")
+    assert [(it.input, it.output, it.valid) for it in items] == [(r["input"], r["output"], r["valid"]) for r in rows]
+
+    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_zoo.base_dir), mixed_run / "best" / "generator")
+    exported.load(exported.expert_vectors[0])
+    ids = exported.tokenizer([it.input for it in items[:4]], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        torch.testing.assert_close(peft.eval()(**ids).logits, exported.model(**ids).logits)
 
 
 def test_utility_recomputed_from_step_file(mixed_run):

@@ -38,10 +38,23 @@ def test_the_checker_finds_a_cycle_and_a_wrong_arrow(tmp_path):
 
 
 def test_the_checker_runs_as_a_module():
+    """On this tree: the plan printed, no cycle, no wrong arrow, exit 0 (a bad tree's exit 1: the test below)."""
     out = subprocess.run([sys.executable, "-m", "tools.check_imports"], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert "swarm/" in out.stdout and "import cycles:" in out.stdout, out.stderr
-    plan = read_plan()
-    assert out.returncode == (1 if cycles(plan) or wrong_way(plan) else 0)
+    assert "swarm/" in out.stdout and "import cycles: 0" in out.stdout, out.stderr
+    assert out.returncode == 0, out.stdout
+
+
+def test_the_checker_exits_1_on_a_wrong_arrow(tmp_path):
+    """The checker itself, copied into a tree where generators/ imports swarm/: it says so and exits 1."""
+    import shutil
+
+    for pkg in ("swarm", "generators", "objectives", "tools", "benchmarks"):
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / "generators" / "a.py").write_text("import swarm\n")
+    shutil.copy(REPO / "tools" / "check_imports.py", tmp_path / "tools")
+    out = subprocess.run([sys.executable, "-m", "tools.check_imports"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "generators.a imports swarm" in out.stdout, out.stdout
 
 
 def test_a_benchmark_importing_tests_is_a_wrong_arrow(tmp_path):
