@@ -7,7 +7,9 @@ moves them, so every row really has its own adapter.
 """
 from __future__ import annotations
 
+import logging
 import random
+import re
 import shutil
 
 import pytest
@@ -240,7 +242,8 @@ def test_smollm2_multi_lora_equals_one_at_a_time(tmp_path):
     assert len({tuple(texts) for texts in batched}) > 1
 
 
-def test_a_step_prints_one_progress_line_per_phase(zoo_models, capsys):
+def test_a_step_logs_one_progress_line_per_phase(zoo_models, caplog):
+    """Off a terminal (a log, a pipe, pytest), each phase is one log line with its rate; nothing when off."""
     from generators.takers.lora_panel import AnswerSettings, TakerPanel
     from generators.writer import Writer, WriterSettings
     from objectives.judging.judges import VerifierJudge
@@ -259,14 +262,15 @@ def test_a_step_prints_one_progress_line_per_phase(zoo_models, capsys):
         ev = Evaluator(writer, panel, VerifierJudge(), WeightedSum({"difficulty": 1.0}, chunks=2, novelty_eps=1e-3),
                        Realism(task.realism_corpus(), top_k=3), Dist(cpu=True), progress=progress)
         ev.orig_means = torch.zeros(len(panel))
-        runs[progress] = ev.evaluate(_moved(gen, 3), seed=1).utility
-        err = capsys.readouterr().err
-        lines = [line.split("\r")[-1] for line in err.strip().split("\n")]
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="dswarm"):
+            runs[progress] = ev.evaluate(_moved(gen, 3), seed=1).utility
+        lines = [r.getMessage() for r in caplog.records if r.name == "dswarm"]
         if progress:
             assert [line.split(":")[0] for line in lines] == ["generate", "answer", "judge"]
-            assert all("/s]" in line for line in lines)
+            assert all(re.search(r" in \d+\.\d s \(\d+\.\d \w+/s\)$", line) for line in lines), lines
         else:
-            assert err == ""
+            assert lines == []
     assert torch.equal(runs[True], runs[False])
 
 

@@ -9,7 +9,8 @@ from generators.takers.lora_panel import AnswerSettings, TakerPanel
 from generators.takers.panel import Panel, build_panels, reversed_number
 from generators.takers.specs import SMOLLM2_ASKED, resolve_takers
 from generators.zoo import TAKER_STOP, TAKER_TEMPLATE
-from tests.cli import SMALL, dswarm
+from swarm.config import compose
+from tests.cli import dswarm
 
 ASKED = AnswerSettings(template=TAKER_TEMPLATE, max_new_tokens=10, stop=TAKER_STOP, batch_size=16)
 PROBLEMS = ["47+38", "62-19", "7*46", "3*8+51"]
@@ -68,11 +69,12 @@ def test_zoo_taker_and_smollm2_in_one_panel(tiny_zoo):
 @needs_smollm2
 def test_default_run_evaluates_on_every_heldout_taker(tmp_path):
     """make run's config on the tiny zoo: the final data is scored by h1, h2, h3 and SmolLM2."""
-    sizes = [a for a in SMALL if not a.startswith("taker.heldout")]  # the default panel, SmolLM2 included
-    dswarm(*sizes, "pso.max_steps=1", "logger=none", run_dir=tmp_path, small=False)
+    default = list(compose([]).taker.heldout)  # make run's panel; debug=tiny (SMALL) leaves SmolLM2 out
+    assert default == ["h1", "h2", "h3", "smollm2"]
+    dswarm(f"taker.heldout=[{','.join(default)}]", "pso.max_steps=1", "logger=none", run_dir=tmp_path)
     summary = json.loads((tmp_path / "summary.json").read_text())
     takers = summary["heldout"]["takers"]
-    assert list(takers) == ["h1", "h2", "h3", "smollm2"]
+    assert list(takers) == default
     assert all(v is None or 0.0 <= v <= 1.0 for v in takers.values())
     assert list(summary["search_takers"]["takers"]) == ["t1", "t2", "t3", "t4"]
     groups = summary["heldout_groups"]  # the same scores, sliced: the zoo's other models and the off-the-shelf LLM

@@ -134,7 +134,7 @@ class LoraModel:
             vectors.append(flatten(tensors, self.spec))
             self.names.append(d.name)
 
-        self.base_dir, self.chat_template = base_dir.resolve(), chat_template
+        self.base_dir = base_dir.resolve()
         self.adapter_dirs = [Path(d) for d in adapter_dirs]  # where each expert came from (a merge reads them again)
         self._multi: MultiLora | None = None
         self.multi_lora = False
@@ -151,7 +151,7 @@ class LoraModel:
             base = AutoModelForCausalLM.from_pretrained(
                 str(base_dir), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
             )
-        self._encoder = Encoder(self.tokenizer, chat_template)  # prompt ids, shared with models of the same tokenizer
+        self.chat_template = chat_template  # also makes the prompt-id encoder, shared with models of the same tokenizer
         if self.spec is None:  # no adapters: the plain base model (with share=, the shared one's adapters off)
             self.config, self._flat, self.adapter = None, None, None
             self.model = share.model if share is not None else base.to(self.device).eval()
@@ -183,6 +183,16 @@ class LoraModel:
         self.multi_lora = self._multi is not None
         self.expert_vectors = torch.stack(vectors).to(self.device)
         self.load(torch.zeros(self.spec.numel))
+
+    @property
+    def chat_template(self) -> bool:
+        """Whether prompts go through the tokenizer's chat template (as a user message) before tokenizing."""
+        return self._encoder.chat_template
+
+    @chat_template.setter
+    def chat_template(self, on: bool) -> None:
+        """A new encoder: remembered prompt ids are only valid for the template (and tokenizer) they were made with."""
+        self._encoder = Encoder(self.tokenizer, on)
 
     @property
     def dim(self) -> int:
