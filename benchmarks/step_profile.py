@@ -141,7 +141,7 @@ def _child(out: Path, overrides: list[str], search_only: bool) -> None:
 
     method_mod.data_swarms = timed_search
     if search_only:  # the summary keys the CLI's last log line reads; no export, no held-out evaluation
-        run_mod.finalize = lambda ctx, result: {
+        run_mod.finalize = lambda ctx, result, *_: {
             "best_utility": result.best_utility, "initial_best": result.initial_best, "steps": result.steps,
             "stop_reason": result.stop_reason, "heldout": {"utility": float("nan")}}
     from swarm import cli
@@ -182,8 +182,8 @@ def profile(code: Path, overrides: list[str], threads: int, search_only: bool) -
            "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")])}  # its packages first
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    cmd = [sys.executable, __file__, "--child", str(out), *(["--search-only"] if search_only else []),
-           *overrides, f"hydra.run.dir={tmp / 'run'}"]
+    only = ["--search-only", "sweep.metric=best_utility"] if search_only else []  # no held-out figures to return
+    cmd = [sys.executable, __file__, "--child", str(out), *only, *overrides, f"hydra.run.dir={tmp / 'run'}"]
     started = time.perf_counter()
     with open(tmp / "dswarm.out", "w") as log:
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
