@@ -1,2 +1,0 @@
-"""Training LoRA experts: the one training loop, dev-set clusters, expert training and its
-command line (dswarm-experts)."""

@@ -1,1 +1,0 @@
-"""Tasks: the item type and task protocol, the embedded arith task, JSON task files and datasets sources."""
