@@ -32,6 +32,9 @@ def zoo_generators(task: Any, seed: int, *, size: str, zoo_seed: int) -> Generat
     return GeneratorSources(zoo.base_dir, list(zoo.generators.values()), partial(union_expert, size, zoo_seed))
 
 
+zoo_generators.writes_answers = False  # bare arithmetic, never "Answer: ...": swarm/config/preflight.py reads it
+
+
 def zoo_takers(task: Any, seed: int, *, size: str, zoo_seed: int, models: Takers, heldout: Takers) -> TakerSources:
     """The zoo's takers by name, or any other entry (smollm2, model dirs): every taker is its own model."""
     return TakerSources(list(map(str, models)), list(map(str, heldout)), zoo=_zoo(size, zoo_seed))

@@ -150,6 +150,8 @@ def reference_match(answer: str, reference: str) -> bool:
 class ReferenceJudge(_ExactJudge):
     """1.0 when the answer matches ``item.output`` (``reference_match``), else 0.0; None if no output."""
 
+    needs_reference = True  # a task without outputs gives it nothing to judge (swarm/config/preflight.py)
+
     def check(self, item: Item, answer: str) -> float | None:
         return None if item.output is None else float(reference_match(answer, item.output))
 
