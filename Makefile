@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip install -q -c constraints.txt
 TEST_WORKERS ?= auto
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py Makefile constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test zoo reproduce bench clean
+.PHONY: install run test test-fast zoo reproduce bench clean
 
 install: $(STAMP)  ## create .venv: torch 2.13.0 (CPU build) first, then the package with its test, optuna, slurm and harness extras
 
@@ -26,6 +26,9 @@ run: install  ## build the embedded zoo (once) and run Data Swarms on it end to 
 
 test: install  ## the test suite (CPU, offline), a test file per worker (--dist loadfile: a file's fixtures are built once)
 	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+test-fast: install  ## the tests not marked slow (no subprocess runs, full runs, servers or training): under 2 minutes on 2 cores
+	HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 zoo: install  ## rebuild the embedded model zoo
 	$(VENV)/bin/dswarm-zoo --force
