@@ -181,7 +181,7 @@ def test_a_finished_run_is_composed_again_into_the_schema(tmp_path):
     (tmp_path / ".hydra").mkdir()
     (tmp_path / ".hydra" / "overrides.yaml").write_text("- method=adversarial\n- seed=3\n- hydra.job.chdir=false\n")
     cfg = compose_run(tmp_path)
-    assert cfg.method.name == "adversarial" and cfg.seed == 3 and list(cfg.taker.models)[0] == "lora:small"
+    assert cfg.method.name == "adversarial" and cfg.seed == 3 and list(cfg.taker.models)[0] == "lora:add"
     assert type(check(cfg).taker).__name__ == "TakerConf"
 
 

@@ -36,13 +36,13 @@ def test_reversed_number():
 
 
 def test_panel_of_different_bases_answers_like_each_model_alone(tiny_zoo):
-    specs = resolve_takers(["t1", "t4", "lora:small", "h2"], tiny_zoo, ASKED, False, SMOLLM2_ASKED, "taker.models")
+    specs = resolve_takers(["t1", "t4", "lora:add", "h2"], tiny_zoo, ASKED, False, SMOLLM2_ASKED, "taker.models")
     assert len({s.base for s in specs}) == 3  # t1, h2 and t4 (twice: bare and with a LoRA) are 3 models
     loads = []
     panel, single = build_panels([specs, specs[2:3]], lambda *a, **k: loads.append(a[0]) or _load(*a, **k))
     assert sorted(map(str, loads)) == sorted({str(s.base) for s in specs})  # each base loaded once for both panels
     assert isinstance(panel, Panel) and isinstance(single, TakerPanel)  # one LoRA group: the bare TakerPanel
-    assert panel.names == ["t1", "t4", "small", "h2"] and len(panel) == 4
+    assert panel.names == ["t1", "t4", "add", "h2"] and len(panel) == 4
     for t, spec in enumerate(specs):
         assert panel.answer(t, PROBLEMS) == _alone(spec), spec.name
     # t4 bare and t4 + LoRA share one live model: swapping in place, the bare one is the zero vector

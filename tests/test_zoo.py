@@ -3,14 +3,21 @@ import random
 import threading
 import time
 
+import pytest
 from transformers import AutoTokenizer
 
 from generators.zoo import build as zoo_mod
-from generators.zoo import BINS, CLUSTERS, HARD, Zoo, bin_of, build_zoo, default_cache_dir, recipe_key, sample
+from generators.zoo import FORMS, RECIPES, Zoo, build_zoo, default_cache_dir, form_of, main, recipe_key, sample
+from generators.zoo.problems import DEV_FORMS, Fresh, expert_list
+from generators.zoo.recipe import cluster_mix, dev_clusters, task_of
+from generators.zoo.skills import OTHER, generator_stats
+from objectives.tasks.arith import FAMILIES, family_of
+
+CLUSTERS = list(FAMILIES)  # the arith task's dev items cluster into its four families (test_dev_clusters_...)
 
 
 def test_layout_and_tokenizer(tiny_zoo):
-    assert set(tiny_zoo.generators) == set(CLUSTERS)
+    assert list(tiny_zoo.generators) == CLUSTERS and list(tiny_zoo.lora_takers) == CLUSTERS
     assert len(tiny_zoo.takers) == 4 and len(tiny_zoo.heldout) >= 3
     assert not set(tiny_zoo.takers) & set(tiny_zoo.heldout)
     for d in [*tiny_zoo.generators.values(), *tiny_zoo.lora_takers.values()]:
@@ -25,30 +32,80 @@ def test_layout_and_tokenizer(tiny_zoo):
     assert tok.decode(ids, skip_special_tokens=True) == text
 
 
-def test_takers_are_different_models(tiny_zoo):
-    """Held-out takers differ from every search taker in size or seed (docs/zoo.md, principle 4)."""
+def test_takers_are_different_models_and_every_taker_has_a_dev_accuracy(tiny_zoo):
+    """Held-out takers differ from every search taker in size or seed (docs/zoo.md, principle 4); the skill matrix
+    has a dev accuracy for every taker, LoRA takers included (principle 6)."""
     recipe = json.loads((tiny_zoo.root / "zoo.json").read_text())["recipe"]
     search = {(s["hidden"], s["layers"], s["seed"]) for s in recipe["takers"].values()}
     assert all((h["hidden"], h["layers"], h["seed"]) not in search for h in recipe["heldout"].values())
-    acc = tiny_zoo.skill_matrix["takers"]
-    assert set(acc) == set(tiny_zoo.takers) | set(tiny_zoo.heldout)
-    assert all(set(row) == set(BINS) for row in acc.values())
+    m = tiny_zoo.skill_matrix
+    everyone = [*tiny_zoo.takers, *tiny_zoo.heldout, *(f"lora:{c}" for c in tiny_zoo.lora_takers)]
+    assert list(m["dev_accuracy"]) == everyone and all(0 <= a <= 1 for a in m["dev_accuracy"].values())
+    assert all(list(m["forms"][n]) == list(FORMS) and list(m["dev_by_cluster"][n]) == CLUSTERS for n in everyone)
+    # the dev accuracy is the mean of the cluster accuracies (the clusters are equal in size)
+    for n in everyone:
+        assert m["dev_accuracy"][n] == pytest.approx(sum(m["dev_by_cluster"][n].values()) / 4, abs=0.002)
 
 
-def test_bins_are_the_axes():
+def test_dev_clusters_partition_the_task_dev_items_into_its_families():
+    recipe = RECIPES["tiny"]
+    dev = [item.input for item in task_of(recipe).dev]
+    clusters = dev_clusters(recipe, 0)
+    assert list(clusters) == CLUSTERS
+    assert sorted(p for items in clusters.values() for p in items) == sorted(dev)
+    assert all({family_of(p) for p in items} == {name} for name, items in clusters.items())
+    assert cluster_mix(clusters["mix"]) == {"d*d+dd": 50.0}
+
+
+def test_forms():
     rng = random.Random(0)
-    for b in BINS:
-        assert all(bin_of(sample(b, rng)) == b for _ in range(50)), b
-    assert bin_of("4+8") == "small" and bin_of("3*5") == "mul" and bin_of("7*46") == "big+mul"
-    assert bin_of("5-1+3") == "chain" and bin_of("3*8+51") == "big+mul+chain" and bin_of("nope") is None
-    assert set(HARD) == {b for b in BINS if b.count("+") >= 1} and not set(HARD) & set(CLUSTERS)
+    for form in FORMS:
+        assert all(form_of(sample(form, rng)) == form for _ in range(50)), form
+    assert all(int(a) >= int(b) for a, b in (sample("dd-dd", rng).split("-") for _ in range(200)))
+    assert all(2 <= int(sample("d*d", rng)[0]) <= 9 for _ in range(100))
+    assert form_of("47+38") == "dd+dd" and form_of("3*8+51") == "d*d+dd" and form_of(" 7 * 46 ") == "d*dd"
+    assert form_of("nope") is None and form_of("4+") is None
+    assert set(DEV_FORMS) == {form_of(item.input) for item in task_of(RECIPES["default"]).dev}
+    for bad in ("dd", "dx+d", "d+d+d+d", "+d"):
+        with pytest.raises(ValueError, match="not a problem form"):
+            sample(bad, rng)
 
 
-def test_generators_write_their_own_cluster(tiny_zoo):
-    gens = tiny_zoo.skill_matrix["generators"]
-    for c in CLUSTERS:
-        assert max(gens[c]["shares"], key=gens[c]["shares"].get) == c, gens[c]
-        assert gens[c]["valid"] >= 0.5, gens[c]
+def test_fresh_problems_are_never_task_items():
+    products = [f"{a}*{b}" for a in range(2, 10) for b in range(2, 10)]
+    rng = random.Random(0)
+    assert {Fresh([p for p in products if p != "7*8"])("d*d", rng) for _ in range(20)} == {"7*8"}
+    with pytest.raises(ValueError, match="no problem outside"):
+        Fresh(products)("d*d", rng)
+    fresh = Fresh(["12+34"])
+    assert {fresh.weighted({"d*d": 1.0, "dd+dd": 0.0}, rng) for _ in range(30)} <= set(products)
+
+
+def test_an_expert_list_shows_the_pool_and_continues_with_the_cluster():
+    pool, cluster = [f"{a}+{a}" for a in range(10, 30)], ["3*4", "5*6", "7*8", "9*2", "2*3", "4*5", "6*7"]
+    for seed in range(20):
+        prompt, target = expert_list(pool, cluster, random.Random(seed))
+        shown = [line.split(". ", 1)[1] for line in prompt.splitlines()[1:-1]]
+        written = [line.split(". ")[-1].strip() for line in target.splitlines()]
+        assert prompt.startswith("Write ") and 2 <= len(shown) <= 5 and set(shown) <= set(pool)
+        assert prompt.endswith(f"{len(shown) + 1}.") and 3 <= len(written) <= 6 and set(written) <= set(cluster)
+
+
+def test_generator_stats_by_hand():
+    clusters = {"add": ["11+22", "33+44"], "mul": ["3*45"]}
+    texts = [" 11+22\n6. 5*67\n7. 12+13\n8. nope\n9. 99-98", " 12+13\n6. 4*5"]
+    s = generator_stats(texts, clusters)
+    # 10 slots: 7 items parse ... 6 valid (11+22, 5*67, 12+13, 99-98, 12+13, 4*5), 3 missing slots in list 2
+    assert s["valid"] == 0.6 and s["unique"] == round(5 / 6, 3) and s["dev_copies"] == round(1 / 6, 3)
+    assert s["shares"] == {"add": 0.5, "mul": round(1 / 6, 3), OTHER: round(2 / 6, 3)}
+
+
+def test_dswarm_zoo_prints_every_dev_accuracy(tiny_zoo, capsys):
+    assert main(["--size", "tiny", "--cache-dir", str(default_cache_dir())]) == 0
+    out = capsys.readouterr().out
+    assert "| taker | dev | dev add | dev sub | dev mul | dev mix |" in out
+    for name, acc in tiny_zoo.skill_matrix["dev_accuracy"].items():
+        assert f"| {name}" in out and f"{acc:.2f}" in out.split(f"| {name}")[1].splitlines()[0]
 
 
 def test_cached_zoo_is_not_rebuilt(tiny_zoo, monkeypatch):
@@ -70,8 +127,8 @@ def _fake_build(calls):
             for n in names:
                 (tmp / kind / n).mkdir(parents=True)
         (tmp / "skill_matrix.json").write_text("{}")
-        (tmp / "zoo.json").write_text(json.dumps({"generators": list(CLUSTERS), "takers": ["t"], "heldout": ["h"],
-                                                  "lora_base": "t", "lora_takers": ["l"]}))
+        (tmp / "zoo.json").write_text(json.dumps({"generators": CLUSTERS, "takers": ["t"], "heldout": ["h"],
+                                                  "lora_base": "t", "lora_takers": ["l"], "clusters": {}}))
 
     return build
 
@@ -90,7 +147,25 @@ def test_concurrent_builders_build_once_and_force_rebuilds(tmp_path, monkeypatch
     assert [p.name for p in (tmp_path / "zoo").iterdir() if p.name.startswith(".")] == []  # no temp dirs left
 
 
-def test_recipe_key_depends_on_recipe():
+def test_recipe_key_depends_on_recipe_and_version(monkeypatch):
     assert recipe_key("tiny", 0) != recipe_key("tiny", 1)
     assert recipe_key("tiny", 0) != recipe_key("default", 0)
     assert recipe_key("tiny", 0) == recipe_key("tiny", 0)
+    before = recipe_key("tiny", 0)
+    monkeypatch.setattr("generators.zoo.recipe.RECIPE_VERSION", 2)
+    assert recipe_key("tiny", 0) != before  # a v2 cache is never reused
+
+
+def test_a_few_shot_pool_of_other_dev_items_is_named_in_one_warning(tiny_zoo, caplog):
+    from generators.sources.zoo import zoo_generators
+    from objectives.tasks.arith import ArithTask
+
+    with caplog.at_level("WARNING", logger="generators.sources.zoo"):
+        zoo_generators(ArithTask(n_dev=40, seed=0), 0, size="tiny", zoo_seed=0)  # the first 40 of the zoo's 200
+        assert caplog.records == []
+        zoo_generators(ArithTask(n_dev=40, seed=5), 0, size="tiny", zoo_seed=0)
+    (record,) = caplog.records
+    distinct = len({item.input for item in ArithTask(n_dev=200, seed=0).dev})  # 197: the dev set repeats 3 items
+    assert record.getMessage().startswith(
+        f"generator=zoo: 40 of the task's 40 dev items (its few-shot pool) are not among the {distinct} dev items the "
+        "zoo's experts were clustered from")

@@ -1,73 +1,81 @@
-"""The zoo's problem space: shared difficulty axes, the bins they make, and the training lines.
+"""The zoo's problem space: problem forms around the task's dev set, and the training lines made of them.
 
-Every problem is a point on three binary axes -- ``big`` (2-digit operands
-instead of 1 digit), ``mul`` (one product) and ``chain`` (3 terms instead
-of 2) -- plus the carries its digits happen to need. A bin is the set of axes
-a problem has: ``small`` (none), ``big``, ``mul``, ``chain``, and the hard
-region where they combine (``big+mul``, ``big+chain``, ``mul+chain``,
-``big+mul+chain``). Generator experts write one single-axis bin each; no
-expert writes a combined bin (docs/zoo.md).
+A form is a problem with every number replaced by as many ``d`` as it has
+digits: ``47+38`` is ``dd+dd``, ``3*8+51`` is ``d*d+dd``. The embedded task's
+dev families are four forms (``DEV_FORMS``); the zoo's space adds forms one
+step easier (one-digit operands) and one step harder (a longer operand or one
+more term) than each. The generator base learns to write problems of every
+form; the takers are trained on the dev forms, and the skill matrix shows how
+they do on the others (docs/zoo.md). Problems the zoo trains on are drawn
+fresh, never an item of the task's dev or test set (``Fresh``); the generator
+experts alone train on dev items, those of their cluster.
 """
 from __future__ import annotations
 
 import random
 import re
-from typing import Mapping
+from typing import Iterable, Mapping, Sequence
 
 from generators.prompts import few_shot_prompt, numbered
-from objectives.tasks.arith import FAMILIES, format_answer, sample_problem, solve
+from objectives.tasks.arith import canonical, format_answer, solve
 
 __all__ = [
-    "AXES", "BINS", "CLUSTERS", "HARD", "GENERATOR_TEMPLATE", "TAKER_TEMPLATE", "TAKER_STOP", "N_SHOTS", "N_NEW",
-    "bin_of", "sample", "qa_pair", "list_pair", "weighted_bin",
+    "DEV_FORMS", "EASY_FORMS", "HARD_FORMS", "FORMS", "GENERATOR_TEMPLATE", "TAKER_TEMPLATE", "TAKER_STOP", "N_SHOTS",
+    "N_NEW", "form_of", "sample", "Fresh", "qa_pair", "list_pair",
 ]
 
 GENERATOR_TEMPLATE = "Write {n} new problems like these:\n{examples}"
 TAKER_TEMPLATE = "Q: {input}\nA:"
 TAKER_STOP = "\n"
-N_SHOTS, N_NEW = 4, 5          # the list shape of the skill matrix (trained: 2..5 shots, 3..6 new)
+N_SHOTS, N_NEW = 4, 5          # a run's list shape (conf/generator/zoo.yaml); training varies it: 2..5 shots, 3..6 new
 
-AXES = ("big", "mul", "chain")
-BINS = ("small", "big", "mul", "chain", "big+mul", "big+chain", "mul+chain", "big+mul+chain")
-CLUSTERS = ("small", "big", "mul", "chain")      # one generator expert each
-HARD = tuple(b for b in BINS if "+" in b)        # written by no expert
+EASY_FORMS = ("d+d", "d-d", "d*d")
+DEV_FORMS = ("dd+dd", "dd-dd", "d*dd", "d*d+dd")                     # the arith task's add, sub, mul, mix
+HARD_FORMS = ("ddd+dd", "dd-dd+dd", "dd*dd", "d*dd+dd")              # one axis beyond each dev form
+FORMS = EASY_FORMS + DEV_FORMS + HARD_FORMS
 
-_TERM = re.compile(r"\d+|[-+*]")
-
-
-def sample(bin_name: str, rng: random.Random) -> str:
-    """One problem of a bin: 1-digit operands (2-digit when big), 2 terms (3 when chain), + and -, and
-    with mul one product (of two 1-digit numbers; of a 1-digit and a 2-digit one when big).
-
-    Operand lengths are fixed per bin, so the digits line up the same way in every problem of a bin
-    (what lets a small LM learn carrying in minutes, docs/zoo.md)."""
-    axes = set(bin_name.split("+")) - {"small"}
-    if not axes <= set(AXES):
-        raise ValueError(f"unknown bin {bin_name!r}; expected one of {BINS}")
-    big = "big" in axes
-    terms = 3 if "chain" in axes else 2
-    ops = [rng.choice("+-") for _ in range(terms - 1)]
-    values = [rng.randint(10, 99) if big else rng.randint(2, 9) for _ in range(terms)]
-    if "mul" in axes:
-        at = rng.randrange(terms - 1)
-        ops[at] = "*"
-        values[at] = rng.randint(2, 9)
-    if ops == ["-"] and values[1] > values[0]:  # two-term differences stay >= 0, as in the task's dev data
-        values.reverse()
-    text = str(values[0])
-    for op, v in zip(ops, values[1:]):
-        text += f"{op}{v}"
-    return text
+_NUMBER = re.compile(r"\d+")
+_OPS = re.compile(r"[-+*]")
 
 
-def bin_of(problem: str) -> str | None:
-    """The bin of a well-formed problem (by its operands and operators), else None."""
-    if solve(problem) is None:
+def form_of(problem: str) -> str | None:
+    """The form of a well-formed problem (``None`` if it is not one)."""
+    text = canonical(problem or "")
+    if solve(text) is None:
         return None
-    tokens = _TERM.findall(problem)
-    numbers, ops = tokens[0::2], tokens[1::2]
-    axes = [a for a, on in (("big", any(len(n) >= 2 for n in numbers)), ("mul", "*" in ops), ("chain", len(numbers) > 2)) if on]
-    return "+".join(axes) or "small"
+    return _NUMBER.sub(lambda m: "d" * len(m.group()), text)
+
+
+def sample(form: str, rng: random.Random) -> str:
+    """A problem of ``form``: a one-digit operand is 2-9, an n-digit one 10^(n-1)..10^n-1 (as the task's
+    families draw them); a difference of two equally long operands is never negative."""
+    operands, ops = _OPS.split(form), _OPS.findall(form)
+    if not 2 <= len(operands) <= 3 or any(not t or set(t) != {"d"} for t in operands):
+        raise ValueError(f"not a problem form: {form!r} (e.g. 'dd+dd', 'd*d+dd')")
+    lengths = [len(t) for t in operands]
+    values = [rng.randint(2, 9) if n == 1 else rng.randint(10 ** (n - 1), 10 ** n - 1) for n in lengths]
+    if ops[0] == "-" and lengths[0] == lengths[1] and values[1] > values[0]:
+        values[0], values[1] = values[1], values[0]
+    return str(values[0]) + "".join(f"{op}{v}" for op, v in zip(ops, values[1:]))
+
+
+class Fresh:
+    """Draws problems of a form that are no item of the task's dev or test set (what the zoo trains on)."""
+
+    def __init__(self, excluded: Iterable[str]) -> None:
+        self.excluded = frozenset(map(canonical, excluded))
+
+    def __call__(self, form: str, rng: random.Random) -> str:
+        for _ in range(1000):
+            problem = sample(form, rng)
+            if problem not in self.excluded:
+                return problem
+        raise ValueError(f"form {form!r}: no problem outside the task's dev and test items in 1000 draws")
+
+    def weighted(self, weights: Mapping[str, float], rng: random.Random) -> str:
+        """A fresh problem of a form drawn by ``weights`` (a taker's data mix)."""
+        forms = list(weights)
+        return self(rng.choices(forms, [weights[f] for f in forms])[0], rng)
 
 
 def qa_pair(problem: str) -> tuple[str, str]:
@@ -75,30 +83,22 @@ def qa_pair(problem: str) -> tuple[str, str]:
     return TAKER_TEMPLATE.format(input=problem), f" {format_answer(solve(problem))}{TAKER_STOP}"
 
 
-def _examples(rng: random.Random, k: int) -> list[str]:
-    """Few-shot examples as a run shows them: the task's dev families, or points of the space."""
-    if rng.random() < 0.5:
-        return [sample_problem(rng.choice(FAMILIES), rng) for _ in range(k)]
-    return [sample(rng.choice(BINS), rng) for _ in range(k)]
+def list_pair(examples: Sequence[str], new: Sequence[str]) -> tuple[str, str]:
+    """A few-shot list prompt (a run's template) and its continuation with the ``new`` items."""
+    return few_shot_prompt(examples, len(new), GENERATOR_TEMPLATE), f" {new[0]}\n" + numbered(new[1:], start=len(examples) + 2)
 
 
-def list_pair(rng: random.Random, new_bin: str | None) -> tuple[str, str]:
-    """A few-shot list prompt and its continuation: new items of ``new_bin``, or (None, the base) like the examples."""
+def base_list(fresh: Fresh, rng: random.Random) -> tuple[str, str]:
+    """A list for the generator base: examples of the dev forms (as a run shows them) or of any forms, each new
+    item fresh and of the form of one of the examples -- the base learns to write problems like its examples."""
     k, n = rng.randint(2, 5), rng.randint(3, 6)
-    examples = _examples(rng, k)
-    if new_bin is None:
-        new = [_like(rng.choice(examples), rng) for _ in range(n)]
-    else:
-        new = [sample(new_bin, rng) for _ in range(n)]
-    return few_shot_prompt(examples, n, GENERATOR_TEMPLATE), f" {new[0]}\n" + numbered(new[1:], start=k + 2)
+    forms = DEV_FORMS if rng.random() < 0.5 else FORMS
+    examples = [fresh(rng.choice(forms), rng) for _ in range(k)]
+    return list_pair(examples, [fresh(form_of(rng.choice(examples)), rng) for _ in range(n)])
 
 
-def _like(example: str, rng: random.Random) -> str:
-    """A new problem of the example's bin."""
-    return sample(bin_of(example) or "small", rng)
-
-
-def weighted_bin(weights: Mapping[str, float], rng: random.Random) -> str:
-    """A bin drawn by ``weights`` (a taker's data mix)."""
-    names = list(weights)
-    return rng.choices(names, [weights[b] for b in names])[0]
+def expert_list(pool: Sequence[str], cluster: Sequence[str], rng: random.Random) -> tuple[str, str]:
+    """A list for a generator expert: examples from the whole dev pool (as a run draws them), continued with
+    items of the expert's cluster of that pool."""
+    k, n = rng.randint(2, 5), rng.randint(3, 6)
+    return list_pair(rng.sample(list(pool), k), rng.sample(list(cluster), min(n, len(cluster))))
