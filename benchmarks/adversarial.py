@@ -1,11 +1,13 @@
 """Adversarial Swarms against its controls: does training on the hardest generated data help the takers?
 
 Usage: python benchmarks/adversarial.py [--seeds 0 1 2 3 4] [--steps 10] [--jobs 2] [--out DIR] [OVERRIDE ...]
+       python benchmarks/adversarial.py --feed reference --out DIR   # the adversarial arm's pool as the reference's
        python benchmarks/adversarial.py --reuse     # only rebuild the table from the run dirs
 
 Three arms, the same seeds, steps, pool and evaluation budget (one `dswarm -m seed=...`
 sweep each, `method=adversarial`, the default zoo):
-  adversarial   the takers' pool gets the hardest confirmed generated items (method.feed=hardest)
+  adversarial   the takers' pool gets the hardest confirmed generated items (method.feed=hardest; --feed
+                reference: every slot replaced with probability replace_fraction by a random one, the pool drifts)
   random_feed   control (b): random confirmed generated items instead (method.feed=random)
   no_generated  control (a): the takers never see generated data (method.replace_fraction=0)
 Each arm's best taker (best/taker/) is scored on
@@ -36,17 +38,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 DSWARM = Path(sys.executable).parent / "dswarm"
 ARMS = {
-    "adversarial": ["method.feed=hardest"],
+    "adversarial": [],  # method.feed=<--feed> (hardest by default), set by sweep()
     "random_feed": ["method.feed=random"],
     "no_generated": ["method.replace_fraction=0"],
 }
 CONTROLS = ("random_feed", "no_generated")
 
 
-def sweep(out: Path, seeds: list[int], settings: list[str], jobs: int, threads: int) -> None:
-    """One `dswarm -m` sweep per arm, ``jobs`` at a time."""
+def sweep(out: Path, seeds: list[int], settings: list[str], jobs: int, threads: int, feed: str) -> None:
+    """One `dswarm -m` sweep per arm, ``jobs`` at a time; ``feed`` is the adversarial arm's."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    pending, running = list(ARMS.items()), []
+    pending, running = [(arm, extra or [f"method.feed={feed}"]) for arm, extra in ARMS.items()], []
     while pending or running:
         while pending and len(running) < jobs:
             arm, extra = pending.pop(0)
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of each run")
     ap.add_argument("--out", type=Path, default=REPO / "outputs" / "benchmarks" / "adversarial_controls")
     ap.add_argument("--reuse", action="store_true", help="only rebuild the table from existing run dirs")
+    ap.add_argument("--feed", choices=("hardest", "reference"), default="hardest", help="the adversarial arm's method.feed")
     ap.add_argument("overrides", nargs="*", help="extra dswarm overrides for every run")
     args = ap.parse_args(argv)
     if len(args.seeds) < 5:
@@ -146,11 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = [f"pso.max_steps={args.steps}", *args.overrides]
     started = time.time()
     if not args.reuse:
-        sweep(args.out, args.seeds, settings, args.jobs, args.threads)
+        sweep(args.out, args.seeds, settings, args.jobs, args.threads, args.feed)
     result = collect(args.out, args.seeds)
     text = table(result, args.seeds)
     seconds = time.time() - started
-    header = (f"Adversarial Swarms vs controls, seeds {args.seeds}, {' '.join(settings)}, "
+    header = (f"Adversarial Swarms (feed={args.feed}) vs controls, seeds {args.seeds}, {' '.join(settings)}, "
               f"{len(ARMS)} arms x {len(args.seeds)} seeds, --jobs {args.jobs} ({seconds:.0f} s; budget ~15 min idle 2-core)")
     (args.out / "table.md").write_text(header + "\n\n" + text + "\n")
     print("\n" + header + "\n")

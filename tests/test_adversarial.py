@@ -14,7 +14,15 @@ from objectives.tasks.arith import solve
 from objectives.tasks.item import Item
 from swarm.runtime.errors import ConfigError
 from swarm.search.evaluate import Evaluation, ParticleResult
-from swarm.search.methods.adversarial import confirmed, generated_slots, initial_pool, pick_items, replace_in_pool
+from swarm.search.methods.adversarial_pool import (
+    confirmed,
+    confirmed_items,
+    drift,
+    generated_slots,
+    initial_pool,
+    pick_items,
+    replace_in_pool,
+)
 from tests.cli import read_jsonl, result
 from tests.inprocess import config, run
 
@@ -122,6 +130,33 @@ def test_generated_slots_are_fixed_and_refilled():
     assert pool == initial_pool(_dev(20), 6, seed=0)  # inputs are not modified
 
 
+def test_reference_feed_replaces_each_slot_with_the_fraction_and_drifts():
+    pool = initial_pool(_dev(20), 8, seed=0)
+    seven, eight = Item("7*7", "49", True), Item("8*8", "64", True)
+    assert drift(pool, [seven, eight], 0.0, seed=1, step=1) == (pool, 0)
+    assert drift(pool, [], 1.0, seed=1, step=1) == (pool, 0)  # nothing confirmed: the pool stays
+    every, n = drift(pool, [seven, eight], 1.0, seed=1, step=1)
+    assert n == 8 and all(r["source"] == "step_001" and r["input"] in ("7*7", "8*8") for r in every)
+    # seed 7's draws: torch.rand(8) < 0.5 at slots 1, 4, 5, 6; torch.randint(2, (8,)) = 0, 1, 0, 1, 0, 1, 0, 0
+    half, n = drift(pool, [seven, eight], 0.5, seed=7, step=2)
+    kept = [r["input"] for r in pool]
+    assert n == 4 and [r["input"] for r in half] == [kept[0], "8*8", kept[2], kept[3], "7*7", "8*8", "7*7", kept[7]]
+    # generated slots are replaced again like dev ones: the dev share falls as (1 - f)^s
+    big = initial_pool([Item(f"{i}+0", str(i), True) for i in range(4000)], 4000, seed=0)
+    for step in range(1, 6):
+        big, _ = drift(big, [Item(f"{step}*{k}", str(step * k), True) for k in range(2, 10)], 0.2, seed=step, step=step)
+        assert abs(sum(r["source"] == "dev" for r in big) / 4000 - 0.8 ** step) < 0.02, step
+    assert {r["source"] for r in big} >= {"dev", "step_001", "step_005"}
+    assert pool == initial_pool(_dev(20), 8, seed=0)  # inputs are not modified
+
+
+def test_the_reference_feed_draws_only_confirmed_items():
+    assert _inputs(confirmed_items(WRONG_FIRST, VerifierJudge())) == ["4+4", "1+1"]
+    assert confirmed_items(WRONG_FIRST, ReferenceJudge()) == []
+    with pytest.raises(ValueError, match="feed"):
+        pick_items(WRONG_FIRST, set(), 2, VerifierJudge(), "reference")  # slots are for hardest and random only
+
+
 # ------------------------------------------------------------------ the real CLI on the tiny zoo
 
 @pytest.fixture(scope="module")
@@ -196,6 +231,18 @@ def test_controls(tmp_path, tiny_zoo, control, generated):
     assert "test" in json.loads((run_dir / "summary.json").read_text())["adversarial"]
 
 
+def test_reference_feed_run_drifts_its_pool(tmp_path, tiny_zoo):
+    """feed=reference: slots are replaced wherever the draws fall, generated ones too; every entry is confirmed."""
+    run_dir = tmp_path / "reference"
+    run(*ADV, "pso.max_steps=3", "method.feed=reference", "method.replace_fraction=0.5", run_dir=run_dir)
+    rows = read_jsonl(run_dir / "metrics.jsonl")
+    pool = torch.load(run_dir / "checkpoint" / "state.pt", weights_only=True)["pool"]
+    assert len(pool) == POOL and rows[-1]["pool/generated"] == sum(r["source"] != "dev" for r in pool) > 0
+    assert sum(r["pool/replaced"] for r in rows) >= rows[-1]["pool/generated"]
+    assert sum(r["source"] == "step_003" for r in pool) == rows[-1]["pool/replaced"]
+    assert all(r["output"] == str(solve(r["input"])) for r in pool if r["source"] != "dev")
+
+
 def test_a_bf16_run_moves_the_lora_takers(tiny_zoo, tmp_path):
     """dtype=bfloat16 (the GPU default) on CPU: both swarms' multi-LoRA passes over the bf16 base."""
     summary = run(*ADV, "dtype=bfloat16", "pso.max_steps=1", run_dir=tmp_path)
@@ -203,7 +250,7 @@ def test_a_bf16_run_moves_the_lora_takers(tiny_zoo, tmp_path):
 
 
 def test_unknown_feed_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"^method\.feed: input should be 'hardest' or 'random', got 'easiest'$"):
+    with pytest.raises(ConfigError, match=r"^method\.feed: input should be 'hardest', 'random' or 'reference', got 'easiest'$"):
         config(*ADV, "method.feed=easiest")
 
 

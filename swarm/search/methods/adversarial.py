@@ -3,6 +3,7 @@
 Usage: dswarm method=adversarial [method.pool_size=64 method.replace_fraction=0.2] pso.max_steps=10
        dswarm method=adversarial method.replace_fraction=0     # control: the takers never see generated data
        dswarm method=adversarial method.feed=random            # control: random generated items, not the hardest
+       dswarm method=adversarial method.feed=reference         # the reference's pool: every slot replaced w.p. f, drifting
 
 Both swarms run on the same PSO engine (swarm/search/pso.py) with the same ``pso``
 settings (seeds ``seed`` and ``seed + 1``). Step s:
@@ -22,8 +23,10 @@ settings (seeds ``seed`` and ``seed + 1``). Step s:
    (:func:`confirmed`: the verifier recomputes it) enter: the hardest items
    are otherwise mostly those whose generated answer is wrong. The other slots keep their dev items, so
    the takers' objective stays anchored to the task: (1 − f)·dev + f·the
-   newest adversarial data (replacing random slots instead would let the
-   pool drift to all-generated items that every taker fails);
+   newest adversarial data. ``feed=reference`` moves the pool as the
+   authors' code does instead: every slot, dev or generated, is replaced
+   with probability f by a random confirmed generated item of the step
+   (:func:`drift`), so the pool drifts from dev toward generated items;
 4. both swarms move (pso.step).
 
 The two objectives change every step (stronger takers, a harder pool), so a
@@ -44,19 +47,28 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Literal, get_args
+from typing import Annotated, Any, Callable
 
 import torch
 from annotated_types import Ge, Interval
 
 from generators.takers.lora_panel import TakerPanel
 from objectives import metrics
-from objectives.judging.judges import Judge
 from objectives.tasks.item import Item
 from swarm.runtime.errors import ConfigError, RunStopped
 from swarm.runtime.files import atomic_dir
 from swarm.search.context import RunContext, SearchResult
 from swarm.search.evaluate import Evaluation, evaluation_summary, step_seed
+from swarm.search.methods.adversarial_pool import (
+    Feed,
+    confirmed_items,
+    drift,
+    generated_slots,
+    initial_pool,
+    pick_items,
+    pool_items,
+    replace_in_pool,
+)
 from swarm.search.pso import PSO
 
 
@@ -73,89 +85,6 @@ class AdversarialResult(SearchResult):
                       evaluate_heldout: Callable[[torch.Tensor], Evaluation], weights: dict[str, float]) -> dict[str, Any]:
         """summary.json's ``adversarial`` block; exports best/taker/ too."""
         return {"adversarial": finalize_adversarial(ctx, self, heldout, evaluate_heldout, weights)}
-
-
-# ------------------------------------------------------------------------------ the pool
-
-def initial_pool(dev: list[Item], size: int, seed: int) -> list[dict]:
-    """A seeded sample of ``size`` dev items (in sampled order), each tagged with its source."""
-    order = torch.randperm(len(dev), generator=torch.Generator().manual_seed(seed))[:size].tolist()
-    return [{**dev[i].to_json(), "source": "dev"} for i in order]
-
-
-def pool_items(pool: list[dict]) -> list[Item]:
-    return [Item(r["input"], r["output"], r["valid"]) for r in pool]
-
-
-Feed = Literal["hardest", "random"]  # which generated items enter the takers' pool
-FEEDS = get_args(Feed)
-
-
-def _candidates(ev: Evaluation, exclude: set[str]) -> list[tuple[float, float, int, int, Item]]:
-    """Every new valid item with an answer, once: (mean taker score, -particle utility, particle, index, item).
-
-    Sorted hardest first (lowest mean score; ties to the higher-utility particle, then generation order);
-    inputs already in ``exclude`` (the pool) are skipped, a repeated input keeps its first (hardest) copy.
-    """
-    ranked = []
-    for p, result in enumerate(ev.results):
-        for n, item in enumerate(result.items):
-            if not item.valid or item.output is None or item.input in exclude:
-                continue
-            scores = result.scores.values[:, n]
-            scores = scores[torch.isfinite(scores)]
-            if scores.numel():
-                ranked.append((scores.mean().item(), -ev.utility[p].item(), p, n, item))
-    ranked.sort(key=lambda r: r[:4])
-    seen: set[str] = set()
-    return [r for r in ranked if not (r[4].input in seen or seen.add(r[4].input))]
-
-
-def confirmed(judge: Judge, items: list[Item]) -> list[bool]:
-    """Whether the judge confirms each item's own answer (``Judge.confirm``): the verifier judge
-    recomputes it, an LLM judge must give it a full score, the reference judge confirms nothing (a
-    generated answer no judge can check may be wrong, and the takers must not be trained toward it)."""
-    return judge.confirm(items) if items else []
-
-
-def pick_items(ev: Evaluation, exclude: set[str], k: int, judge: Judge, feed: str = "hardest",
-               seed: int = 0) -> list[Item]:
-    """Up to ``k`` new items for the takers' pool, each with an answer the judge confirms.
-
-    ``feed="hardest"``: lowest mean score of the current takers first (`_candidates`);
-    ``feed="random"`` (a control): a seeded uniform order of the same candidates.
-    Candidates are confirmed in that order, ``k`` at a time, until ``k`` pass.
-    """
-    if feed not in FEEDS:
-        raise ValueError(f"feed must be one of {FEEDS}, got {feed!r}")
-    if k <= 0:
-        return []
-    items = [r[4] for r in _candidates(ev, exclude)]
-    if feed == "random":
-        order = torch.randperm(len(items), generator=torch.Generator().manual_seed(seed)).tolist()
-        items = [items[i] for i in order]
-    chosen: list[Item] = []
-    for start in range(0, len(items), k):
-        if len(chosen) == k:
-            break
-        batch = items[start : start + k]
-        chosen.extend(it for it, ok in zip(batch, confirmed(judge, batch)) if ok)
-    return chosen[:k]
-
-
-def generated_slots(size: int, k: int, seed: int) -> list[int]:
-    """The pool slots that hold generated items: a seeded choice of ``k``, fixed for the run."""
-    return torch.randperm(size, generator=torch.Generator().manual_seed(seed))[:k].tolist()
-
-
-def replace_in_pool(pool: list[dict], new: list[Item], slots: list[int], step: int) -> list[dict]:
-    """A new pool with ``new`` in the first ``len(new)`` of ``slots`` (the rest unchanged)."""
-    if len(new) > len(slots):
-        raise ValueError(f"{len(new)} new items for {len(slots)} generated slots")
-    pool = list(pool)
-    for slot, item in zip(slots, new):
-        pool[slot] = {**item.to_json(), "source": f"step_{step:03d}"}
-    return pool
 
 
 # ------------------------------------------------------------------------------ the loop
@@ -230,14 +159,17 @@ def adversarial_swarms(ctx: RunContext, *, pool_size: Annotated[int, Ge(1)], rep
         if step == 1:
             initial = {"taker": model.g_index, "generator": data.g_index}
         # 3. the pool P_{s+1}
-        new = pick_items(ev, {r["input"] for r in pool}, len(slots), setup.judge, feed, step_seed(cfg.seed + 2, step))
-        pool = replace_in_pool(pool, new, slots, step)
+        if feed == "reference":
+            pool, replaced = drift(pool, confirmed_items(ev, setup.judge), replace_fraction, step_seed(cfg.seed + 2, step), step)
+        else:
+            new = pick_items(ev, {r["input"] for r in pool}, len(slots), setup.judge, feed, step_seed(cfg.seed + 2, step))
+            pool, replaced = replace_in_pool(pool, new, slots, step), len(new)
         extra = {
             "best": data.g_util, "worst": data.worst_util, "step_length": data.step_length,
             "restarts": int(data.restarted.sum()), "incumbent": incumbent,
             "taker_utility": [(None if math.isnan(u) else u) for u in taker_utility.tolist()],
             "taker_best": model.g_util, "taker_worst": model.worst_util, "taker_restarts": int(model.restarted.sum()),
-            "pool/replaced": len(new), "pool/generated": sum(r["source"] != "dev" for r in pool),
+            "pool/replaced": replaced, "pool/generated": sum(r["source"] != "dev" for r in pool),
         }
         # 4. both swarms move
         data.step()
