@@ -86,6 +86,7 @@ def test_judge_reference_modes_show_or_hide_the_reference():
     assert "Bruce" not in prompts[1] and "Reference" not in prompts[1] and "Shakespeare" in prompts[1]
 
 
+@pytest.mark.slow
 def test_cli_reasoning_takers_run_end_to_end(tmp_path):
     dswarm("taker.answer=reasoning", "taker.reasoning_template='Q: {input} A:'", "taker.reasoning_max_new_tokens=12",
            "generator.prompts_per_step=1", "export.n_items=5", "pso.max_steps=1", "logger=none", run_dir=tmp_path / "run")

@@ -238,6 +238,7 @@ def results(paths):
         return run_cases(TESTED, paths)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", TESTED, ids=[c.name for c in TESTED])
 def test_bad_setting_gives_one_line_and_exit_2(results, case):
     proc, _ = results[case.name]
@@ -249,6 +250,7 @@ def test_bad_setting_gives_one_line_and_exit_2(results, case):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", IN_PROCESS, ids=[c.name for c in IN_PROCESS])
 def test_bad_setting_is_caught_at_startup(paths, case, monkeypatch):
     """Every hydra/schema case, in-process: composing fails, or check() raises naming the setting."""
@@ -283,6 +285,7 @@ def test_adapters_that_do_not_fit_name_the_setting(paths, adapters, message):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_good_configs_pass_startup(paths, monkeypatch):
     from swarm.config import check, compose
 
@@ -291,6 +294,7 @@ def test_good_configs_pass_startup(paths, monkeypatch):
         check(compose([*SMALL, *overrides]))
 
 
+@pytest.mark.slow
 def test_full_error_shows_the_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
     cmd = [str(DSWARM), *SMALL, "logger=none", "pso.max_steps=0", f"hydra.run.dir={tmp_path}"]
@@ -299,6 +303,7 @@ def test_full_error_shows_the_traceback(tmp_path, monkeypatch):
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "pso.max_steps" in proc.stderr
 
 
+@pytest.mark.slow
 def test_bad_pso_setting_fails_before_torch_loads(tmp_path, monkeypatch):
     """The schema is checked before torch and the models load (so a bad pso.* fails in about a second)."""
     monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")

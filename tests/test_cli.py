@@ -34,6 +34,7 @@ def mixed_run(tiny_zoo, tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
 def test_contract_files(mixed_run):
     for rel in CONTRACT:
         assert (mixed_run / rel).exists(), rel
@@ -58,6 +59,7 @@ def test_contract_files(mixed_run):
     assert all({"input", "output", "valid"} <= set(it) for it in items)
 
 
+@pytest.mark.slow
 def test_the_exported_generator_loaded_with_peft_is_the_one_that_wrote_the_data(mixed_run, tiny_zoo):
     """best/generator/ is best/data.jsonl's writer: written with the run's prompts and seed it writes the run's
     final items again, and PEFT's model of it (PeftModel.from_pretrained) gives the same logits."""
@@ -86,6 +88,7 @@ def test_the_exported_generator_loaded_with_peft_is_the_one_that_wrote_the_data(
         torch.testing.assert_close(peft.eval()(**ids).logits, exported.model(**ids).logits)
 
 
+@pytest.mark.slow
 def test_utility_recomputed_from_step_file(mixed_run):
     """metrics.jsonl's utilities follow from data/step_NNN.jsonl (+ the dev reference) alone."""
     cfg_weights = json.loads((mixed_run / "summary.json").read_text())["weights"]
@@ -115,6 +118,7 @@ def test_utility_recomputed_from_step_file(mixed_run):
             assert values.tolist() == pytest.approx(row[f"objective/{name}"], abs=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", [*COMPONENTS, "mixed"])
 def test_every_objective_finishes_with_finite_utilities(tiny_zoo, tmp_path, objective):
     summary = run(f"objective={objective}", "pso.max_steps=1", run_dir=tmp_path)
@@ -127,6 +131,7 @@ def test_every_objective_finishes_with_finite_utilities(tiny_zoo, tmp_path, obje
     assert rows[0]["utility"] == pytest.approx(weighted, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_resume_after_stop_equals_uninterrupted(tiny_zoo, tmp_path, caplog):
     """Stop at step 2, rerun with more steps in the same dir: same result as one run of 3 steps."""
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
@@ -142,6 +147,7 @@ def test_resume_after_stop_equals_uninterrupted(tiny_zoo, tmp_path, caplog):
     assert [r["utility"] for r in a] == [r["utility"] for r in b]
 
 
+@pytest.mark.slow
 def test_sweep_and_report(tiny_zoo, tmp_path):
     sweep = tmp_path / "sweep"
     dswarm("-m", "pso.inertia=0.2,0.4", "pso.max_steps=1", "logger=none", f"hydra.sweep.dir={sweep}")

@@ -22,6 +22,7 @@ def composed(*overrides: str):
     return compose(list(overrides))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_is_typed_by_its_schema_or_its_targets_signature(group, option):
     """A plain group's yaml starts from one of the schemas of its group; a component's yaml gives the
@@ -36,12 +37,14 @@ def test_every_option_is_typed_by_its_schema_or_its_targets_signature(group, opt
     assert required - core <= set(node) and set(node) - core <= set(own), (sorted(node), sorted(own))
 
 
+@pytest.mark.slow
 def test_the_default_config_checks_into_the_schema():
     typed = check(composed())
     assert typed.pso.inertia == 0.4 and typed.objective.weights["difficulty"] == 1.0
     assert type(typed.judge).__name__ == "JudgeConf" and typed.method.name == "data_swarms"
 
 
+@pytest.mark.slow
 def test_a_value_of_the_wrong_type_fails_while_composing():
     with pytest.raises(Exception, match="pso.inertia"):
         composed("pso.inertia=fast")
@@ -62,12 +65,14 @@ def test_a_value_of_the_wrong_type_fails_while_composing():
     (["+generator.token=abc"], "generator.token: API keys are never read from the config"),
     (["objective._target_=nowhere.Objective"], "objective._target_: cannot import 'nowhere.Objective'"),
 ])
+@pytest.mark.slow
 def test_rules_name_the_setting(overrides, message):
     with pytest.raises(ConfigError) as err:
         check(composed(*overrides))
     assert str(err.value).startswith(message), str(err.value)
 
 
+@pytest.mark.slow
 def test_a_component_of_your_own_may_weight_an_objective():
     typed = check(composed("+objective.components.mine._target_=builtins.len", "+objective.weights.mine=1"))
     assert typed.objective.weights["mine"] == 1.0
@@ -89,6 +94,7 @@ def test_a_target_that_is_missing_names_the_setting():
         instantiate(cfg.judge, "judge")
 
 
+@pytest.mark.slow
 def test_the_run_gives_a_target_its_live_objects_by_parameter_name():
     """hf_llm's judge takes ``generate`` (a parameter before ``*``): the run passes it; its settings come from the node."""
     from swarm.config.registry import runtime_arguments
@@ -100,6 +106,7 @@ def test_the_run_gives_a_target_its_live_objects_by_parameter_name():
     assert type(judge).__name__ == "HFLLMJudge" and "Reference answer" not in judge.template
 
 
+@pytest.mark.slow
 def test_the_hf_llm_judges_reply_budget_reaches_its_model(tiny_zoo, monkeypatch):
     """judge.max_new_tokens (8 by default: 4 cut SmolLM2's "Rating: 7" to "Rating: ", a missing score)."""
     import torch
@@ -151,6 +158,7 @@ class Validity:
 '''
 
 
+@pytest.mark.slow
 def test_a_judge_and_an_objective_from_files_outside_the_repo(tiny_zoo, tmp_path, monkeypatch):
     """`_target_` reaches classes the repo has never seen: no edit here, only PYTHONPATH."""
     parts = tmp_path / "parts"
@@ -200,6 +208,7 @@ def scaled_soup(ctx, *, scale: Annotated[float, Interval(ge=0, le=2)]):
 '''
 
 
+@pytest.mark.slow
 def test_a_method_with_a_setting_is_one_module_and_one_yaml(tiny_zoo, tmp_path, monkeypatch):
     """The method's keyword-only parameter is its setting: typed, ruled and reported by name, no schema to add."""
     (tmp_path / "parts").mkdir()

@@ -63,6 +63,7 @@ def _spy(monkeypatch) -> list[tuple[int, int, int, int]]:
     return shrinks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("max_new_tokens", [3, 64])
 def test_decoding_gives_transformers_generate_texts(base_model, max_new_tokens, monkeypatch):
     """Greedy texts equal `generate`'s, with rows ending (EOS) at different steps and leaving the batch."""

@@ -37,6 +37,7 @@ def runs(tiny_zoo, tmp_path_factory):
     return one, cwd, scratch, proc
 
 
+@pytest.mark.slow
 def test_two_processes_write_one_run_dir(runs):
     _, cwd, scratch, proc = runs
     run_dirs = [p for p in (cwd / "outputs" / "runs").iterdir()]
@@ -53,6 +54,7 @@ def test_two_processes_write_one_run_dir(runs):
     assert proc.stdout.count("done: best utility") + proc.stderr.count("done: best utility") == 1
 
 
+@pytest.mark.slow
 def test_two_processes_same_result_as_one(runs):
     one, cwd, _, _ = runs
     two = next((cwd / "outputs" / "runs").iterdir())

@@ -13,6 +13,7 @@ from tests.cli import REPO, dswarm
 OVERLAYS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", OVERLAYS)
 def test_overlay_composes(name):
     proc = dswarm("--cfg=job", f"+experiment={name}", small=False)

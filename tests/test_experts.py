@@ -70,6 +70,7 @@ def test_exported_particle_reloads_identically(takers, tiny_zoo, tmp_path):
     torch.testing.assert_close(again.expert_vectors[0], particle)
 
 
+@pytest.mark.slow
 def test_greedy_batched_equals_one_by_one(tiny_zoo):
     gens = LoraModel(tiny_zoo.base_dir, list(tiny_zoo.generators.values()))
     gens.load(gens.expert_vectors[1])
@@ -87,6 +88,7 @@ def test_greedy_batched_equals_one_by_one(tiny_zoo):
     assert any(batched)
 
 
+@pytest.mark.slow
 def test_sampling_is_seeded_and_leaves_global_rng(takers):
     prompts = [TAKER_TEMPLATE.format(input=p) for p in ["47+38", "3*8+51", "62-19", "7*46"] * 3]
     takers.load(takers.expert_vectors[0])

@@ -16,6 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +39,7 @@ _TASK = ArithTask(n_dev=4, n_test=4, seed=0)
 
 # ------------------------------------------------------------------ parse_items
 
+@pytest.mark.slow
 @FUZZ
 @given(TEXT, st.integers(-3, 12), st.integers(0, 10_000))
 @example("", 5, 1)

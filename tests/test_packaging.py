@@ -22,6 +22,7 @@ def test_the_wheel_installs_conf_under_the_projects_name(tmp_path):
     assert shipped == {str(p.relative_to(REPO / "conf")) for p in (REPO / "conf").rglob("*.yaml")}
 
 
+@pytest.mark.slow
 def test_dswarm_reads_its_config_groups_from_the_installed_package(tmp_path):
     """From any directory: the config comes from data_swarms_conf, not from a `conf` next to the command."""
     (tmp_path / "conf").mkdir()

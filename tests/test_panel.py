@@ -56,6 +56,7 @@ def test_unknown_and_duplicate_takers(tiny_zoo):
         resolve_takers(["t1", "t1"], tiny_zoo, ASKED, False, SMOLLM2_ASKED, "taker.models")
 
 
+@pytest.mark.slow
 @needs_smollm2
 def test_zoo_taker_and_smollm2_in_one_panel(tiny_zoo):
     specs = resolve_takers(["t2", "smollm2"], tiny_zoo, ASKED, False, SMOLLM2_ASKED, "taker.heldout")
@@ -66,6 +67,7 @@ def test_zoo_taker_and_smollm2_in_one_panel(tiny_zoo):
     assert panel.answer(1, PROBLEMS) == [reversed_number(a) for a in plain]
 
 
+@pytest.mark.slow
 @needs_smollm2
 def test_default_run_evaluates_on_every_heldout_taker(tmp_path):
     """make run's config on the tiny zoo: the final data is scored by h1, h2, h3 and SmolLM2."""

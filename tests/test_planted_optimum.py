@@ -7,6 +7,7 @@ are off) and must end within 25 % of the nearest expert's distance; best_expert 
 """
 from pathlib import Path
 
+import pytest
 import torch
 from omegaconf import OmegaConf
 
@@ -28,6 +29,7 @@ def _search(E: torch.Tensor, target: torch.Tensor, seed: int, **overrides) -> to
         pso.step()
 
 
+@pytest.mark.slow
 def test_pso_finds_a_planted_interior_optimum(tiny_zoo):
     E = LoraModel(tiny_zoo.base_dir, list(tiny_zoo.generators.values())).expert_vectors
     assert E.shape[0] == len(WEIGHTS)

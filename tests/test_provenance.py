@@ -22,6 +22,7 @@ def runs(tiny_zoo, tmp_path_factory):
     return {m: (run(f"method={m}", "pso.max_steps=2", run_dir=root / m), root / m) for m in ("data_swarms", "best_expert")}
 
 
+@pytest.mark.slow
 def test_summary_records_the_code_libraries_device_and_time(runs):
     summary, run_dir = runs["data_swarms"]
     p = summary["provenance"]
@@ -40,6 +41,7 @@ def test_summary_records_the_code_libraries_device_and_time(runs):
     assert json.loads((run_dir / "summary.json").read_text())["provenance"] == p
 
 
+@pytest.mark.slow
 def test_the_initial_best_experts_held_out_utility_is_the_yardstick(runs):
     """data_swarms' initial_heldout is the best expert of step 1 on held-out takers: exactly what the best_expert
     baseline, which picks that expert with the same step-1 items, exports and scores."""

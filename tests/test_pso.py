@@ -270,6 +270,7 @@ def test_global_best_is_the_best_personal_best():
 _FUSED = [False, pytest.param(True, marks=pytest.mark.skipif(not pso_module._compiler_available(), reason="no C++ compiler"))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fused", _FUSED)
 def test_step_updates_in_place_without_nd_allocations(fused):
     n, d = 4, 50_000
@@ -324,6 +325,7 @@ def test_search_stays_in_affine_span_of_x0():
     assert residual.abs().max() < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not pso_module._compiler_available(), reason="torch.compile on CPU needs a C++ compiler")
 def test_fused_update_matches_the_eager_update():
     """The compiled one-pass update and the six eager passes move the swarm the same way (to fp32 rounding)."""

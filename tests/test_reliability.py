@@ -157,6 +157,7 @@ def kill_at_random(server: JudgeServer, run_dir: Path, out: Path, fraction: floa
     pytest.fail("the run always finished before the kill")
 
 
+@pytest.mark.slow
 def test_sigkill_at_a_random_moment_then_rerun_equals_uninterrupted(reference, tmp_path, monkeypatch):
     """Killed between 0 and 95% of the way from step 1 to the end: steps, checkpoint writes, the export."""
     _env(monkeypatch)
@@ -170,6 +171,7 @@ def test_sigkill_at_a_random_moment_then_rerun_equals_uninterrupted(reference, t
     assert_same_result(run_dir, reference.run_dir)
 
 
+@pytest.mark.slow
 def test_judge_down_stops_cleanly_then_resumes(reference, tmp_path, monkeypatch):
     """The judge answers through step 1, then fails every request: exit 3 at step 2, checkpoint of step 1."""
     _env(monkeypatch)

@@ -59,6 +59,7 @@ def test_a_difference_needs_every_seed_of_both_methods(reproduce):
     (["--seeds", "1,2"], "reproduce: --seeds: need at least 5 distinct seeds"),
     (["--bogus"], "reproduce: unknown argument '--bogus'"),
 ])
+@pytest.mark.slow
 def test_bad_arguments_are_one_line(args, message, tmp_path):
     proc = subprocess.run([sys.executable, str(SCRIPT), "--reuse", "--out", str(tmp_path), *args],
                           capture_output=True, text=True, timeout=120)

@@ -44,6 +44,7 @@ def finished(tiny_zoo, tmp_path_factory):
     (["objective=novelty"], "objective.name"),
     (["seed=5", "task.n_dev=50"], "seed"),
 ])
+@pytest.mark.slow
 def test_resume_with_other_settings_exits_2_and_leaves_the_run_dir_byte_identical(finished, tmp_path, changed, named):
     run_dir = tmp_path / "copy"
     shutil.copytree(finished, run_dir)
@@ -76,6 +77,7 @@ def _record(tmp_path: Path, *overrides: str) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_settings_in_the_allow_list_may_change_on_resume(tmp_path):
     run_dir = _record(tmp_path, "pso.max_steps=2", "logger=wandb")
     resumed = compose([*SMALL, "pso.max_steps=5", "logger=none", "progress=true", "threads=2", "data.save_steps=false",
@@ -93,6 +95,7 @@ def test_settings_in_the_allow_list_may_change_on_resume(tmp_path):
     ("taker.models=[t1]", "taker.models"),
     ("+pso.n_particles=8", "pso.n_particles"),  # a setting the record does not have yet counts too
 ])
+@pytest.mark.slow
 def test_every_other_difference_is_refused_naming_the_setting(tmp_path, override, named):
     run_dir = _record(tmp_path, "pso.max_steps=2")
     with pytest.raises(ConfigError, match=rf"^{named}: {tmp_path} holds a run computed with") as err:
@@ -100,6 +103,7 @@ def test_every_other_difference_is_refused_naming_the_setting(tmp_path, override
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_no_checkpoint_is_a_fresh_start_and_a_checkpoint_without_record_is_refused(tmp_path):
     fresh = tmp_path / "fresh"
     write_record(fresh, compose([*SMALL, "objective=mixed"]), compose([], return_hydra_config=True).hydra, [])
@@ -148,6 +152,7 @@ def test_both_checkpoints_unreadable_is_a_one_line_error(tmp_path):
         checkpoint.load(tmp_path)
 
 
+@pytest.mark.slow
 def test_an_unreadable_newest_checkpoint_resumes_from_the_previous_to_the_uninterrupted_result(tiny_zoo, tmp_path, caplog):
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
     run("pso.max_steps=3", run_dir=whole)

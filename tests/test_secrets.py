@@ -27,6 +27,7 @@ def files_holding(root: Path, needle: bytes) -> list[str]:
     return [str(p.relative_to(root)) for p in sorted(root.rglob("*")) if p.is_file() and needle in p.read_bytes()]
 
 
+@pytest.mark.slow
 def test_planted_key_never_leaves_the_environment(tiny_zoo, tmp_path, monkeypatch):
     monkeypatch.setenv(KEY_ENV, KEY)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
@@ -115,6 +116,7 @@ def scan(path: Path, root: Path) -> list[str]:
     return problems
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", SOURCES, ids=[str(p.relative_to(REPO)) for p in SOURCES])
 def test_loading_is_safe(path):
     """torch.load only with weights_only=True; no trust_remote_code=True; models only from safetensors or GGUF; no pickle."""

@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import submitit
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
@@ -53,6 +54,7 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_preempted_job_requeues_and_resumes_to_the_same_summary(tiny_zoo, tmp_path):
     """submitit's local executor: start, preempt (USR2, as Slurm does) after step 1, requeue, resume."""
     whole = tmp_path / "whole"

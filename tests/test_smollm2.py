@@ -44,6 +44,7 @@ def test_second_call_does_not_reconvert(base, monkeypatch):
     assert (base / "DONE").stat().st_mtime == done
 
 
+@pytest.mark.slow
 def test_greedy_generation_is_sane(base):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -58,6 +59,7 @@ def test_greedy_generation_is_sane(base):
     assert "6" in texts[1]
 
 
+@pytest.mark.slow
 def test_experts_are_trained_once_and_load_in_lora_model(base, tmp_path, monkeypatch):
     from generators.models.lora_model import LoraModel
     from objectives.tasks.json_task import JsonTask

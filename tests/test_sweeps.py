@@ -13,6 +13,7 @@ from swarm.runtime.sweep import metric_value
 from tests.cli import DSWARM, REPO, SMALL, dswarm, env
 
 
+@pytest.mark.slow
 def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tiny_zoo, tmp_path):
     sweep = tmp_path / "sweep"
     out = dswarm("-m", "pso.inertia=2,0.4", "pso.max_steps=1", "logger=none", f"hydra.sweep.dir={sweep}", check=False)
@@ -27,6 +28,7 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tiny_zoo, tmp_path):
     assert (done / "summary.json").is_file() and not (done / "error.txt").exists()
 
 
+@pytest.mark.slow
 def test_optuna_study_of_three_trials(tiny_zoo, tmp_path):
     """hydra/sweeper=pso_search: 3 trials; the study's best value is the best trial's validation utility
     (search_takers.utility, the default sweep.metric: never the held-out takers)."""
@@ -54,6 +56,7 @@ def test_metric_value_by_hand():
         metric_value(summary, "method")
 
 
+@pytest.mark.slow
 def test_two_identical_commands_in_the_same_second_get_two_run_dirs():
     cmd = [str(DSWARM), "--cfg", "hydra", "-p", "hydra.run.dir"]
     procs = [subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE, text=True) for _ in range(2)]
@@ -62,6 +65,7 @@ def test_two_identical_commands_in_the_same_second_get_two_run_dirs():
     assert dirs[0] != dirs[1]
 
 
+@pytest.mark.slow
 def test_a_second_live_run_in_the_same_dir_is_refused(tiny_zoo, tmp_path):
     run_dir = tmp_path / "run"
     cmd = [str(DSWARM), *SMALL, "pso.max_steps=10", "logger=none", f"hydra.run.dir={run_dir}"]

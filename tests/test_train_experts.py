@@ -99,6 +99,7 @@ def test_items_without_words_cluster_by_their_form():
     assert {form(texts[g[0]]) for g in groups} == {"+", "-", "*", "chain"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("role", ["generator", "taker"])
 def test_train_experts_writes_loadable_adapters_and_loss_goes_down(tiny_base, task_file, tmp_path, role):
     from peft import PeftModel
@@ -136,6 +137,7 @@ def test_train_experts_writes_loadable_adapters_and_loss_goes_down(tiny_base, ta
         torch.testing.assert_close(lm.model(**batch).logits, alone.model(**batch).logits)
 
 
+@pytest.mark.slow
 def test_cli_k_clusters_and_cluster_files(tiny_base, task_file, tmp_path, capsys):
     main(["--base", str(tiny_base), "--task", str(task_file), "--k", "2", "--out", str(tmp_path / "gen"),
           "--steps", "2", "--batch-size", "2", "--rank", "2", "--max-len", "200", "--few-shot", "1"])

@@ -87,6 +87,7 @@ def test_defeat_all_by_hand():
     assert defeat_all(S, torch.isfinite(S)).tolist() == [pytest.approx(2 / 3)]
 
 
+@pytest.mark.slow
 def test_cli_records_format_and_answer_validity_with_the_openai_verifier(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV, "sk-verify")
     with JudgeServer(key="sk-verify") as server:
@@ -106,6 +107,7 @@ def test_cli_records_format_and_answer_validity_with_the_openai_verifier(tmp_pat
     assert summary["verifier"] == "openai" and summary["realism_corpus"].startswith("proxy:")
 
 
+@pytest.mark.slow
 def test_cli_without_a_verifier_on_a_text_task_says_so_once(tmp_path, monkeypatch):
     """The zoo writes bare problems: no answers to check; the judge rates answers alone (reference=without)."""
     monkeypatch.setenv(ENV, "sk-verify")

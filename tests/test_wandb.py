@@ -15,6 +15,7 @@ def offline(workflow_run):
     return read_run(workflow_run)
 
 
+@pytest.mark.slow
 def test_run_is_named_by_its_overrides_with_method_job_type_and_tags(offline):
     excluded = ("progress=", "taker.heldout=")  # Hydra's exclude_keys (conf/config.yaml)
     overrides = [o for o in SMALL if not o.startswith(excluded)] + ["generator=hub_tiny", "pso.max_steps=2"]
@@ -24,6 +25,7 @@ def test_run_is_named_by_its_overrides_with_method_job_type_and_tags(offline):
     assert offline.config["pso"]["max_steps"] == 2
 
 
+@pytest.mark.slow
 def test_summary_is_flattened(workflow_run, offline):
     summary = json.loads((workflow_run / "summary.json").read_text())
     s = offline.summary
@@ -35,6 +37,7 @@ def test_summary_is_flattened(workflow_run, offline):
     assert s["best_utility"] == summary["best_utility"] and s["stop_reason"] == summary["stop_reason"]
 
 
+@pytest.mark.slow
 def test_the_last_step_logs_a_table_sampling_its_items(workflow_run, offline):
     """2 steps, logger.table_every=10: no table at step 1, the last step's table logged as the run ends."""
     tables = [h for h in offline.history if "items._type" in h]
@@ -82,6 +85,7 @@ def test_items_table_every_k_steps_and_at_the_last(tmp_path, monkeypatch, every,
     assert sorted(run.logged) == list(range(1, steps + 1)) and run.logged[steps].count("items") == 1
 
 
+@pytest.mark.slow
 def test_final_dataset_table_plots_and_artifacts(workflow_run, offline):
     final = table(workflow_run, {"_type": offline.summary["final/dataset._type"], "path": offline.summary["final/dataset.path"]})
     rows = read_jsonl(workflow_run / "best" / "data.jsonl")
@@ -120,6 +124,7 @@ def test_online_only_when_logged_in(tmp_path, monkeypatch):
     assert wandb_mode("disabled") == "disabled"
 
 
+@pytest.mark.slow
 def test_an_offline_run_says_once_how_to_upload_it(workflow_run):
     log = (workflow_run / "dswarm.log").read_text()
     assert log.count("W&B ran offline; upload the run with: wandb sync ") == 1

@@ -6,8 +6,8 @@ import time
 import pytest
 from transformers import AutoTokenizer
 
-from generators.zoo import build as zoo_mod
 from generators.zoo import FORMS, RECIPES, Zoo, build_zoo, default_cache_dir, form_of, main, recipe_key, sample
+from generators.zoo import build as zoo_mod
 from generators.zoo.problems import DEV_FORMS, Fresh, expert_list
 from generators.zoo.recipe import cluster_mix, dev_clusters, task_of
 from generators.zoo.skills import OTHER, generator_stats
