@@ -144,8 +144,9 @@ def adversarial_swarms(ctx: RunContext, *, pool_size: Annotated[int, Ge(1)], rep
         # 1. the model swarm (and its incumbent g) on the pool P_s
         panel.vectors = torch.cat([model.x, model.g[None]]) if step > 1 else model.x.clone()
         means = _pool_utility(ctx, pool, step)
-        if step > 1:
-            model.rescore_incumbent(means[-1].item())
+        taker_incumbent = means[-1].item() if step > 1 else None
+        if taker_incumbent is not None:
+            model.rescore_incumbent(taker_incumbent)
         taker_utility = means[: model.n]
         model.tell(taker_utility)
         # 2. the data swarm against the takers just scored
@@ -168,7 +169,7 @@ def adversarial_swarms(ctx: RunContext, *, pool_size: Annotated[int, Ge(1)], rep
             "best": data.g_util, "worst": data.worst_util, "step_length": data.step_length,
             "restarts": int(data.restarted.sum()), "incumbent": incumbent,
             "taker_utility": [(None if math.isnan(u) else u) for u in taker_utility.tolist()],
-            "taker_best": model.g_util, "taker_worst": model.worst_util, "taker_restarts": int(model.restarted.sum()),
+            "taker_incumbent": taker_incumbent, "taker_best": model.g_util, "taker_worst": model.worst_util, "taker_restarts": int(model.restarted.sum()),
             "pool/replaced": replaced, "pool/generated": sum(r["source"] != "dev" for r in pool),
         }
         # 4. both swarms move
