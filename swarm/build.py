@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from generators.models.cache import default_cache_dir
 from generators.models.lengths import GeneratorLengths, generator_lengths, model_context, taker_lengths
 from generators.models.lora_model import LoraModel
+from generators.models.memory import check_fits
 from generators.sources.hub import resolve_model
 from generators.sources.protocol import GeneratorSources, TakerSources
 from generators.takers.lora_panel import AnswerSettings
@@ -171,7 +172,8 @@ def build_judge(cfg: DictConfig, device: str, dtype: torch.dtype, share: LoraMod
     if "generate" in runtime_arguments(cfg.judge, "judge", {"generate": None}):
         model = local_model("judge", cfg.judge.model, share, device=device, dtype=dtype, chat_template=True)
         budget = cfg.judge.max_new_tokens
-        available["generate"] = lambda prompts: model.generate(prompts, max_new_tokens=budget, batch_size=8)
+        tokens = cfg.batching.max_batch_tokens
+        available["generate"] = lambda prompts: model.generate(prompts, max_new_tokens=budget, batch_size=8, max_batch_tokens=tokens)
     return instantiate(cfg.judge, "judge", **runtime_arguments(cfg.judge, "judge", available))
 
 
@@ -200,7 +202,8 @@ def build_verifier(cfg: DictConfig, task: Task, device: str, dtype: torch.dtype,
     available: dict[str, Any] = {"exact_answers": task.exact_answers, **(shared or {})}
     if "generate" in runtime_arguments(v, "verifier", {"generate": None}):
         model = local_model("verifier", v.model, share, device=device, dtype=dtype, chat_template=v.chat_template)
-        sampling = dict(temperature=v.temperature, max_new_tokens=v.max_new_tokens, batch_size=v.batch_size)
+        sampling = dict(temperature=v.temperature, max_new_tokens=v.max_new_tokens, batch_size=v.batch_size,
+                        max_batch_tokens=cfg.batching.max_batch_tokens)  # a sample is a row: the budget bounds them
         available["generate"] = lambda prompts: model.generate(prompts, stop="\n", seed=cfg.seed, **sampling)
     try:
         return instantiate(v, "verifier", **runtime_arguments(v, "verifier", available))
@@ -270,6 +273,11 @@ def build(cfg: DictConfig) -> Setup:
     if verifier.kind == "none" and not task.exact_answers and dist.is_main:
         log.warning(unchecked_note(task.name))
     fit = fit_generator(g, writer_model, task)
+    try:  # the generator's rows (prompt and items: what its experts train at) are the run's longest
+        check_fits(writer_model.model.config, cfg.batching.max_batch_tokens, fit.train_max_len, dtype, writer_model.device,
+                   writer_model.base_dir.name)
+    except ValueError as err:
+        raise ConfigError(first_line(err)) from err
     if fit.few_shot < g.few_shot and dist.is_main:
         log.warning("generator.few_shot: %d examples do not fit the model's context with %d new tokens; using %d",
                     g.few_shot, fit.max_new_tokens, fit.few_shot)

@@ -119,6 +119,8 @@ CASES = [
          stage="hydra", own_run_dir=True),
     Case("run dir holding someone else's metrics.jsonl", lambda p: [f"hydra.run.dir={p['foreign_metrics']}"], "hydra.run.dir",
          stage="run", own_run_dir=True),
+    Case("a forward-pass budget more than the machine holds", lambda p: ["batching.max_batch_tokens=1000000000000"],
+         "batching.max_batch_tokens", stage="build"),
     Case("resume with another objective", lambda p: [f"hydra.run.dir={p['finished_run']}", "objective=novelty"],
          "objective.name", stage="run", own_run_dir=True),
     Case("corrupt checkpoint in the run dir", lambda p: [f"hydra.run.dir={p['corrupt_run']}"], "checkpoint", stage="run", cli=False, own_run_dir=True),
@@ -330,6 +332,15 @@ def table(results: dict[str, tuple[subprocess.CompletedProcess, float]], paths: 
         message = message.replace(str(Path(paths["gen0"]).parent), "$ZOO/generators")
         rows.append(f"| {case.name} | `{shown}` | {proc.returncode} | `{message}` | {seconds:.1f} |")
     return "\n".join(rows) + "\n"
+
+
+def test_the_docs_table_has_every_case():
+    """docs/reliability.md's table is this file's output: a case added here and not regenerated there fails."""
+    text = (REPO / "docs" / "reliability.md").read_text()
+    table_text = text.split("<!-- bad-input-table:start -->", 1)[1].split("<!-- bad-input-table:end -->", 1)[0]
+    documented = [line.split(" | ", 1)[0].removeprefix("| ") for line in table_text.strip().splitlines()[2:]]
+    expected = [c.name for c in CASES if not c.non_root or c.name in documented]  # root cannot run a non_root case
+    assert documented == expected, "run: python -m tests.test_bad_input"
 
 
 def main() -> int:

@@ -116,8 +116,9 @@ def test_the_hf_llm_judges_reply_budget_reaches_its_model(tiny_zoo, monkeypatch)
     budgets = []
 
     class Model:
-        def generate(self, prompts, max_new_tokens, batch_size):
+        def generate(self, prompts, max_new_tokens, batch_size, max_batch_tokens):
             budgets.append(max_new_tokens)
+            assert max_batch_tokens == 65536  # batching.max_batch_tokens bounds the judge's forward passes too
             return ["Rating: 7"] * len(prompts)
 
     monkeypatch.setattr(build, "plain_model", lambda *args, **kwargs: Model())

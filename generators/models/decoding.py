@@ -32,10 +32,18 @@ def row_seed(seed: int, index: int) -> int:
     return (seed * 1_000_003 + index) % (2**63)
 
 
-def length_chunks(ids: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
-    """Prompt indices sorted by token length, in chunks of ``batch_size`` (little padding per batch)."""
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+def length_chunks(ids: Sequence[Sequence[int]], batch_size: int, max_tokens: int | None = None,
+                  new_tokens: int = 0) -> list[list[int]]:
+    """Prompt indices sorted by token length, in chunks of ``batch_size`` (little padding per batch), each
+    chunk's rows x (its longest prompt + ``new_tokens``) within ``max_tokens`` (a longer prompt: a chunk alone)."""
+    chunks: list[list[int]] = []
+    for i in sorted(range(len(ids)), key=lambda i: len(ids[i])):  # ascending: the newest prompt is the longest
+        full = bool(chunks) and (len(chunks[-1]) >= batch_size or (
+            max_tokens is not None and (len(chunks[-1]) + 1) * (len(ids[i]) + new_tokens) > max_tokens))
+        if not chunks or full:
+            chunks.append([])
+        chunks[-1].append(i)
+    return chunks
 
 
 class _RowSampler(LogitsProcessor):

@@ -222,14 +222,15 @@ class LoraModel:
     def _encode(self, prompts: Sequence[str]) -> list[list[int]]:
         return self._encoder(prompts)
 
-    def _prepare(self, prompts: Sequence[str], batch_size: int, max_new_tokens: int) -> tuple[list[list[int]], list[list[int]]]:
-        """Token ids and length-sorted chunks; this model's adapter made PEFT's active one."""
+    def _prepare(self, prompts: Sequence[str], batch_size: int, max_new_tokens: int,
+                 max_batch_tokens: int | None = None) -> tuple[list[list[int]], list[list[int]]]:
+        """Token ids and length-sorted chunks (rows x tokens within the budget); this model's adapter made active."""
         if batch_size < 1 or max_new_tokens < 1:
             raise ValueError(f"batch_size and max_new_tokens must be >= 1, got {batch_size}, {max_new_tokens}")
         if self.adapter is not None and self.model.active_adapter != self.adapter:
             self.model.set_adapter(self.adapter)  # a shared base: the other model's adapter was active
         ids = self._encode(prompts)
-        return ids, length_chunks(ids, batch_size)
+        return ids, length_chunks(ids, batch_size, max_batch_tokens, max_new_tokens)
 
     def generate(
         self,
@@ -242,10 +243,12 @@ class LoraModel:
         seed: int = 0,
         stop: str | None = None,
         progress: Callable[[int], None] | None = None,
+        max_batch_tokens: int | None = None,
     ) -> list[str]:
         """Continuations of `prompts` with the loaded adapter (prompt stripped), cut at `stop` when given.
 
-        Prompts are sorted by length into left-padded batches. Greedy when
+        Prompts are sorted by length into left-padded batches of at most `batch_size` rows and
+        `max_batch_tokens` rows x (prompt + new tokens), the memory budget of a forward pass. Greedy when
         temperature is 0; otherwise prompt i samples from its own generator
         seeded by (seed, i), so the result is a function of (prompts, seed)
         alone and the global RNG is untouched. `progress(n)` is called as
@@ -253,7 +256,7 @@ class LoraModel:
         """
         if not prompts:
             return []
-        ids, chunks = self._prepare(prompts, batch_size, max_new_tokens)
+        ids, chunks = self._prepare(prompts, batch_size, max_new_tokens, max_batch_tokens)
         decoding = Decoding(max_new_tokens, temperature, top_p, stop)
         out: list[str] = [""] * len(ids)
         with self.model.disable_adapter() if self.spec is None and isinstance(self.model, PeftModel) else contextlib.nullcontext():
@@ -291,14 +294,15 @@ class LoraModel:
         spec = self._need_lora("generate_each")
         if vectors.dim() != 2 or vectors.shape[1] != spec.numel:
             raise ValueError(f"LoraModel.generate_each: expected [G, {spec.numel}] vectors, got shape {list(vectors.shape)}")
-        kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, batch_size=batch_size, seed=seed, stop=stop)
+        kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, batch_size=batch_size, seed=seed, stop=stop,
+                  max_batch_tokens=max_batch_tokens)
         if not (self.multi_lora and self._multi) or not prompts:
             out = []
             for vec in vectors:
                 self.load(vec)
                 out.append(self.generate(prompts, progress=progress, **kw))
             return out
-        ids, chunks = self._prepare(prompts, batch_size, max_new_tokens)
+        ids, chunks = self._prepare(prompts, batch_size, max_new_tokens, max_batch_tokens)
         bank = vectors.detach().to(device=self.device, dtype=self._flat.dtype)  # no copy when they already match
         decoding = Decoding(max_new_tokens, temperature, top_p, stop)
         out = [[""] * len(ids) for _ in range(len(bank))]

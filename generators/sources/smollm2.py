@@ -140,6 +140,7 @@ def experts(
     device: str = "cpu",
     progress: bool = True,
     log=print,
+    max_batch_tokens: int | None = None,
 ) -> list[Path]:
     """Adapter dirs of ``k`` LoRA experts of SmolLM2 for ``task``, trained once and cached.
 
@@ -198,6 +199,8 @@ def experts(
     key_src = {"v": EXPERTS_VERSION, "base": base.name, "role": role, "k": k, "data": data_hash,
                "groups": hashlib.sha256(json.dumps(groups).encode()).hexdigest(),  # a clustering change retrains
                "recipe": {k_: (list(v) if isinstance(v, tuple) else v) for k_, v in vars(recipe).items()}}
+    if recipe.max_len > training.LONG_EXAMPLE:  # trained with checkpointing and label-only logits since issue 29
+        key_src["long"] = 1
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
     final = root / "smollm2" / "experts" / f"{_slug(task.name)}-{role}-k{k}-{key}"
     names = [f"{_slug(task.name)}_{'cluster' if role == 'generator' else role}_{i}" for i in range(k)]
@@ -210,7 +213,8 @@ def experts(
         results = training.train_experts(base, clusters, tmp, recipe, format_example=fmt, names=names, seeds=seeds,
                                 device=device, dtype="float32", progress=progress,
                                 log=lambda line: log(line.replace(str(tmp), str(final))),
-                                max_len_setting=f"{'generator' if role == 'generator' else 'taker'}.train_max_len")
+                                max_len_setting=f"{'generator' if role == 'generator' else 'taker'}.train_max_len",
+                                max_batch_tokens=max_batch_tokens)
         (tmp / "DONE").write_text(json.dumps({
             "key": key_src, "seconds": round(time.perf_counter() - start, 1),
             "experts": [{"name": r.name, "examples": r.examples, "loss_start": r.loss_start, "loss_end": r.loss_end}
@@ -231,13 +235,14 @@ def _max_len(value: int | None) -> dict[str, int]:
 
 def smollm2_generators(task: Any, seed: int, *, k: Annotated[int, Ge(2)], train_steps: Annotated[int, Ge(1)],
                        train_max_len: Annotated[int, Ge(1)] | None, template: str, taker_template: str, few_shot: int,
-                       items_per_prompt: int, chat_template: bool) -> GeneratorSources:
+                       items_per_prompt: int, chat_template: bool, max_batch_tokens: int | None = None) -> GeneratorSources:
     """SmolLM2-135M-Instruct with ``k`` LoRA experts trained on clusters of the task's dev data (cached).
 
     The union of the ``k`` clusters is the whole dev set, so the union expert is one expert (``k=1``)
     trained as the others are, with as many steps as they took together."""
     common = dict(seed=seed, template=template, taker_template=taker_template, few_shot=few_shot,
-                  items_per_prompt=items_per_prompt, chat_template=chat_template, overrides=_max_len(train_max_len))
+                  items_per_prompt=items_per_prompt, chat_template=chat_template, overrides=_max_len(train_max_len),
+                  max_batch_tokens=max_batch_tokens)
     adapters = experts(task, role="generator", k=k, steps=train_steps, **common)
     union = lambda: experts(task, role="generator", k=1, steps=train_steps * k, **common)[0]  # noqa: E731
     return GeneratorSources(base_dir(), adapters, union)
@@ -245,10 +250,11 @@ def smollm2_generators(task: Any, seed: int, *, k: Annotated[int, Ge(2)], train_
 
 def smollm2_takers(task: Any, seed: int, *, k: Annotated[int, Ge(1)], heldout_k: Annotated[int, Ge(1)],
                    train_steps: Annotated[int, Ge(1)], train_max_len: Annotated[int, Ge(1)] | None,
-                   template: str) -> TakerSources:
+                   template: str, max_batch_tokens: int | None = None) -> TakerSources:
     """``k`` SmolLM2 taker experts and ``heldout_k`` held-out ones (other seeds), trained once and cached."""
     base = base_dir()
-    common = dict(steps=train_steps, seed=seed, taker_template=template, overrides=_max_len(train_max_len))
+    common = dict(steps=train_steps, seed=seed, taker_template=template, overrides=_max_len(train_max_len),
+                  max_batch_tokens=max_batch_tokens)
     search = experts(task, role="taker", k=k, **common)
     held = experts(task, role="heldout", k=heldout_k, **common)
     return TakerSources([f"{base}@{a}" for a in search], [f"{base}@{a}" for a in held], sizing_base=base)

@@ -74,7 +74,7 @@ class _BaseOnly:
         chosen = list(range(len(self))) if takers is None else list(takers)
         s = self.settings
         answers = self.model.generate([s.template.format(input=t) for t in inputs], max_new_tokens=s.max_new_tokens,
-                                      temperature=0.0, batch_size=s.batch_size, stop=s.stop)
+                                      temperature=0.0, batch_size=s.batch_size, stop=s.stop, max_batch_tokens=s.max_batch_tokens)
         if progress is not None:
             progress(len(inputs) * len(chosen))
         return [answers for _ in chosen]

@@ -42,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--batch-size", type=int, default=d.batch_size)
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--max-len", type=int, default=d.max_len)
+    ap.add_argument("--max-batch-tokens", type=int, default=None,
+                    help="rows x tokens per forward pass: larger batches train as micro-batches (memory)")
     ap.add_argument("--max-dev", type=int, default=None, help="subsample each cluster / the task's dev (speed)")
     ap.add_argument("--few-shot", type=int, default=d.few_shot)
     ap.add_argument("--items-per-prompt", type=int, default=d.items_per_prompt)
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"training {len(clusters)} {args.role} experts of {base} on clusters of sizes "
               f"{[len(c) for c in clusters]} ({args.steps} steps x batch {args.batch_size})", flush=True)
         train_experts(base, clusters, args.out, recipe, format_example=task.format_example, names=names,
-                      device=args.device, dtype=args.dtype)
+                      device=args.device, dtype=args.dtype, max_batch_tokens=args.max_batch_tokens)
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
 

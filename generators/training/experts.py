@@ -27,7 +27,7 @@ import torch
 
 from generators.models.cache import publish
 from generators.prompts import few_shot_prompt, numbered
-from generators.training.loop import Example, collator, encode, train_loop
+from generators.training.loop import Example, collator, encode, label_loss, micro_batches, train_loop
 from objectives.tasks.item import Item
 
 __all__ = ["Recipe", "ExpertResult", "train_experts", "train_expert", "ROLES"]
@@ -37,6 +37,7 @@ DEFAULT_GENERATOR_TEMPLATE = (
 )
 DEFAULT_TAKER_TEMPLATE = "Question: {input}\nAnswer:"
 ROLES = ("generator", "taker")
+LONG_EXAMPLE = 512  # tokens: longer examples train with gradient checkpointing and logits only at the labels
 
 
 @dataclass(frozen=True)
@@ -152,13 +153,13 @@ def _resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtyp
 
 
 @torch.no_grad()
-def _eval_loss(model, batches, device) -> float:
+def _eval_loss(model, batches, device, max_tokens: int | None = None, label_logits: bool = False) -> float:
     model.eval()
     total, n = 0.0, 0
     for batch in batches:
-        batch = {k: v.to(device) for k, v in batch.items()}
         tokens = int((batch["labels"][:, 1:] != -100).sum())
-        total += float(model(**batch).loss) * tokens
+        for part, share in micro_batches(batch, max_tokens):
+            total += float(label_loss(model, {k: v.to(device) for k, v in part.items()}, label_logits)) * share * tokens
         n += tokens
     model.train()
     return total / max(n, 1)
@@ -178,10 +179,15 @@ def train_experts(
     progress: bool = True,
     log: Callable[[str], None] = print,
     max_len_setting: str = "--max-len",
+    max_batch_tokens: int | None = None,
 ) -> list[ExpertResult]:
     """Train one LoRA expert per cluster of items; write ``out_dir/<name>`` adapter dirs.
 
     ``max_len_setting`` is the setting a too-short ``recipe.max_len`` error tells the user to raise.
+    ``max_batch_tokens`` bounds every forward pass (rows x tokens; a batch runs as micro-batches whose
+    gradients add up to its own). Examples longer than ``LONG_EXAMPLE`` tokens train with gradient
+    checkpointing and logits only where the labels are: measured on SmolLM2 (one thread), a
+    2 x 1,300-token batch needs 2.8 GiB instead of 5.8, in 1.6x the time.
 
     The base model is loaded once; each expert gets fresh LoRA weights (seeded
     init, seeded batches) and is written atomically. ``format_example`` renders
@@ -209,6 +215,10 @@ def train_experts(
         str(base), local_files_only=True, use_safetensors=True, trust_remote_code=False,
         dtype=_resolve_dtype(dtype, dev),
     ).to(dev)
+    long = recipe.max_len > LONG_EXAMPLE
+    if long:  # activations recomputed in the backward pass; the PEFT wrapper inherits it
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    budget = dict(max_tokens=max_batch_tokens, label_logits=long)
     results = []
     for name, items, seed in zip(names, clusters, seeds):
         start = time.perf_counter()
@@ -225,7 +235,7 @@ def train_experts(
         params = [p for p in peft_model.parameters() if p.requires_grad]
         for p in params:  # train LoRA in fp32 even on a bf16 base
             p.data = p.data.float()
-        loss_start = _eval_loss(peft_model, eval_batches, dev)
+        loss_start = _eval_loss(peft_model, eval_batches, dev, **budget)
         bar = None
         if progress and sys.stderr.isatty():  # in a log file, the result line below is the progress
             from tqdm.auto import tqdm
@@ -242,10 +252,10 @@ def train_experts(
 
         # A constant rate (no warmup, min_lr 1): the recipe's lr for every step.
         losses = train_loop(peft_model, batch_at, recipe.steps, recipe.lr, warmup=0.0, min_lr=1.0,
-                            autocast=torch.bfloat16 if model.dtype == torch.bfloat16 else None, on_step=tick)
+                            autocast=torch.bfloat16 if model.dtype == torch.bfloat16 else None, on_step=tick, **budget)
         if bar is not None:
             bar.close()
-        loss_end = _eval_loss(peft_model, eval_batches, dev)
+        loss_end = _eval_loss(peft_model, eval_batches, dev, **budget)
         final = out_dir / name
         result = ExpertResult(name, final, len(items), loss_start, loss_end, time.perf_counter() - start, losses)
 

@@ -43,6 +43,7 @@ RESUMABLE = (
     "slurm",
     "judge.max_missing_fraction",
     "batching.max_batch_tokens",
+    "generator.max_batch_tokens", "taker.max_batch_tokens",  # the same budget, for the SmolLM2 experts' training
     # how an endpoint is reached, not what it computes: a restarted server on another port, a slower network
     *(f"{g}.{k}" for g in ("judge", "verifier")
       for k in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "backoff_max")),
