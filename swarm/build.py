@@ -275,7 +275,7 @@ def build(cfg: DictConfig) -> Setup:
     fit = fit_generator(g, writer_model, task)
     try:  # the generator's rows (prompt and items: what its experts train at) are the run's longest
         check_fits(writer_model.model.config, cfg.batching.max_batch_tokens, fit.train_max_len, dtype, writer_model.device,
-                   writer_model.base_dir.name)
+                   str(writer_model.base_dir))
     except ValueError as err:
         raise ConfigError(first_line(err)) from err
     if fit.few_shot < g.few_shot and dist.is_main:

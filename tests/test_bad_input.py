@@ -123,7 +123,7 @@ CASES = [
          "batching.max_batch_tokens", stage="build"),
     Case("resume with another objective", lambda p: [f"hydra.run.dir={p['finished_run']}", "objective=novelty"],
          "objective.name", stage="run", own_run_dir=True),
-    Case("corrupt checkpoint in the run dir", lambda p: [f"hydra.run.dir={p['corrupt_run']}"], "checkpoint", stage="run", cli=False, own_run_dir=True),
+    Case("corrupt checkpoint in the run dir", lambda p: [f"hydra.run.dir={p['corrupt_run']}"], "checkpoint", stage="run", own_run_dir=True),
 ]
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 RUNNABLE = [c for c in CASES if not (c.non_root and ROOT)]
@@ -181,24 +181,21 @@ def prepare(tmp: Path, zoo) -> Paths:
     (tmp / "foreign_metrics").mkdir()
     (tmp / "foreign_metrics" / "metrics.jsonl").write_text('{"epoch": 1, "loss": 0.5}\n{"epoch": 2, "loss": 0.4}\n')
     p["foreign_metrics"] = str(tmp / "foreign_metrics")
-    p["finished_run"] = finished_record(tmp / "finished_run")
-    corrupt = tmp / "corrupt_run" / "checkpoint"
-    corrupt.mkdir(parents=True)
-    (corrupt / "state.pt").write_bytes(b"\x80\x02truncated")
-    p["corrupt_run"] = str(corrupt.parent)
+    p["finished_run"] = finished_record(tmp / "finished_run", b"a checkpoint the check never reads")
+    p["corrupt_run"] = finished_record(tmp / "corrupt_run", b"\x80\x02truncated")  # the check passes; the load fails
     return p
 
 
-def finished_record(run_dir: Path) -> str:
-    """A run dir as a finished objective=difficulty run leaves it, as far as a resume's check reads it:
-    its record of the settings (.hydra/) and a checkpoint (never opened: the check refuses first)."""
+def finished_record(run_dir: Path, checkpoint: bytes) -> str:
+    """A run dir as a finished objective=difficulty run leaves it, as far as a resume reads it before the models
+    load: its record of the settings (.hydra/) and a checkpoint of these bytes."""
     from swarm.config import compose
     from swarm.runtime.record import write_record
 
     overrides = [*SMALL, "logger=none", "objective=difficulty"]
     write_record(run_dir, compose(overrides), compose([], return_hydra_config=True).hydra, overrides)
     (run_dir / "checkpoint").mkdir()
-    (run_dir / "checkpoint" / "state.pt").write_bytes(b"a checkpoint the check never reads")
+    (run_dir / "checkpoint" / "state.pt").write_bytes(checkpoint)
     return str(run_dir)
 
 
@@ -330,7 +327,8 @@ def table(results: dict[str, tuple[subprocess.CompletedProcess, float]], paths: 
         message = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "(none)"
         message = message.replace(paths["tmp"], "$TMP").replace(paths["base"], "$ZOO/base").replace("|", "\\|")
         message = message.replace(str(Path(paths["gen0"]).parent), "$ZOO/generators")
-        rows.append(f"| {case.name} | `{shown}` | {proc.returncode} | `{message}` | {seconds:.1f} |")
+        quote = "``" if "`" in message else "`"  # a message that quotes a command keeps its code span whole
+        rows.append(f"| {case.name} | `{shown}` | {proc.returncode} | {quote} {message} {quote} | {seconds:.1f} |")
     return "\n".join(rows) + "\n"
 
 

@@ -74,5 +74,5 @@ def check_fits(config, budget: int, longest: int, dtype: torch.dtype, device: to
                          f"{per_token * longest / GB:.1f} GB and {where} leaves {max(room, 0) / GB:.1f} GB; "
                          "shorten the prompts (generator.few_shot, generator.items_per_prompt) or use a smaller model")
     raise ValueError(f"batching.max_batch_tokens: a forward pass of {budget} tokens in rows of up to {longest} tokens of "
-                     f"{model} needs about {need / GB:.1f} GB and {where} leaves {room / GB:.1f} GB; set "
+                     f"{model} needs about {need / GB:,.1f} GB and {where} leaves {room / GB:.1f} GB; set "
                      f"batching.max_batch_tokens={fits // 1024 * 1024 or fits} or lower")

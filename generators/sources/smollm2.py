@@ -34,7 +34,7 @@ from generators.training import experts as training
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONVERSION_VERSION = 1          # bump to invalidate converted base dirs
-EXPERTS_VERSION = 1             # bump to invalidate trained experts
+EXPERTS_VERSION = 2             # bump to invalidate trained experts (2: logits only at the labels)
 PAD_TOKEN = "<|endoftext|>"     # id 0; eos is <|im_end|> (id 2)
 
 def gguf_path() -> Path | None:
@@ -199,8 +199,6 @@ def experts(
     key_src = {"v": EXPERTS_VERSION, "base": base.name, "role": role, "k": k, "data": data_hash,
                "groups": hashlib.sha256(json.dumps(groups).encode()).hexdigest(),  # a clustering change retrains
                "recipe": {k_: (list(v) if isinstance(v, tuple) else v) for k_, v in vars(recipe).items()}}
-    if recipe.max_len > training.LONG_EXAMPLE:  # trained with checkpointing and label-only logits since issue 29
-        key_src["long"] = 1
     key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
     final = root / "smollm2" / "experts" / f"{_slug(task.name)}-{role}-k{k}-{key}"
     names = [f"{_slug(task.name)}_{'cluster' if role == 'generator' else role}_{i}" for i in range(k)]
