@@ -20,7 +20,8 @@ component. Every objective returns a finite ``Tensor[P]``, higher is better:
 | realism     | [0, 1]                        | mean BM25 realism of the valid items (objectives/realism.py) |
 
 ``utility`` is a weighted sum of components times the particle's valid fraction,
-so garbage is never rewarded.
+so garbage is never rewarded (``validity="multiply"``); with ``validity="none"``
+(the paper) it is the weighted sum alone, the objective on the valid items only.
 """
 from __future__ import annotations
 
@@ -229,21 +230,26 @@ def utility(components: Mapping[str, Tensor], weights: Mapping[str, float], vali
 
 
 class WeightedSum:
-    """The run's objective (``objective._target_``): every component, and their weighted sum x valid fraction.
+    """The run's objective (``objective._target_``): every component, and their weighted sum, times the valid
+    fraction (``validity="multiply"``) or not (``"none"``: the paper's objective on the valid items only).
 
     All built-in components are computed and logged whatever their weight (the
     step files recompute every one); ``components`` adds your own by name.
     """
 
     def __init__(self, weights: Mapping[str, float], chunks: int = 4, novelty_eps: float = 1e-3,
-                 components: Mapping[str, Callable[[ObjectiveInputs], Tensor]] | None = None) -> None:
+                 components: Mapping[str, Callable[[ObjectiveInputs], Tensor]] | None = None,
+                 validity: str = "multiply") -> None:
+        if validity not in registry.VALIDITY:
+            raise ValueError(f"objective.validity: must be one of {', '.join(registry.VALIDITY)}, got {validity!r}")
         self.extra = dict(components or {})
         self.names = [*registry.COMPONENTS, *self.extra]
         self.weights = registry.check_weights(weights, self.names)
-        self.chunks, self.eps = chunks, novelty_eps
+        self.chunks, self.eps, self.validity = chunks, novelty_eps, validity
 
     def __call__(self, inputs: ObjectiveInputs, valid_fraction: Tensor) -> tuple[dict[str, Tensor], Tensor]:
         """Each component ``[P]`` and the utility ``[P]``."""
         inputs = replace(inputs, chunks=self.chunks, eps=self.eps)
         values = components(self.names, inputs, self.extra)
-        return values, utility(values, self.weights, valid_fraction)
+        frac = torch.as_tensor(valid_fraction)
+        return values, utility(values, self.weights, frac if self.validity == "multiply" else torch.ones_like(frac))

@@ -24,6 +24,8 @@ COMPONENTS: dict[str, str] = {
     "realism": "objectives.metrics.realism_of",
 }
 
+VALIDITY = ("multiply", "none")  # objective.validity: utility x valid fraction, or the objective on valid items only
+
 
 def component(name: str) -> Callable:
     """The function that computes component ``name`` from an ``ObjectiveInputs``."""

@@ -31,11 +31,10 @@ from swarm.runtime.files import OrderedWriter, atomic_dir, atomic_write_json, at
 from swarm.runtime.provenance import provenance
 from swarm.runtime.tracking import Tracker, plot_utility
 from swarm.search.context import RunContext, SearchResult
-from swarm.search.evaluate import Evaluation, evaluation_summary, step_seed, taker_groups
+from swarm.search.evaluate import EXPORT_SEED_STEP, Evaluation, evaluation_summary, step_seed, taker_groups, validity_report
+from swarm.search.selection import select
 
 log = logging.getLogger("dswarm")
-
-EXPORT_SEED_STEP = 1_000_000  # the final dataset's seed never coincides with a search step's
 
 
 def final_rows(items: list[Item], values: torch.Tensor, names: list[str]) -> list[dict]:
@@ -70,6 +69,7 @@ def finalize(ctx: RunContext, result: SearchResult, started: float | None = None
         "steps": result.steps,
         "stop_reason": result.stop_reason,
         "task": setup.task.name,
+        **({"selection": result.selection} if result.selection is not None else {}),
         "verifier": setup.verifier.kind,
         "realism_corpus": setup.task.realism_source,
         "heldout": evaluation_summary(heldout, setup.heldout.names, weights),
@@ -100,6 +100,9 @@ def finalize(ctx: RunContext, result: SearchResult, started: float | None = None
     summary["usage"] = usage_report(ev_.total, dict(cfg.endpoints.prices))
     if ctx.is_main:
         summary["provenance"] = run_provenance(ctx, started)
+        groups = {"search_takers": summary["search_takers"], "heldout": summary["heldout"],
+                  **{f"heldout/{g}": s for g, s in summary["heldout_groups"].items()}}
+        summary["validity"] = validity_report(cfg.objective.validity, groups)
         with atomic_dir(ctx.run_dir / "best" / "generator") as tmp:  # a kill never leaves half an adapter
             setup.writer.model.export(result.best, tmp)
         best = heldout.results[0]
@@ -155,7 +158,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     ctx = RunContext(cfg, setup, run_dir, tracker, state, files)
     exit_code = 1
     try:
-        result = search(ctx)
+        result = select(ctx, search(ctx))  # the exported generator, chosen on fresh items
         ctx.files.flush()  # the last checkpoint is on disk before summary.json says the run is done
         summary = finalize(ctx, result, started)
         exit_code = 0

@@ -22,6 +22,8 @@ CONTRACT = [
     "best/data.jsonl",
     "data/step_001.jsonl",
     "data/reference.json",
+    "data/selection.jsonl",
+    "checkpoint/selection.json",
     "plots/utility.png",
     "checkpoint/state.pt",
 ]
@@ -57,6 +59,16 @@ def test_contract_files(mixed_run):
     assert set(summary["heldout_groups"]) == {"models"} and summary["heldout_groups"]["models"]["takers"] == summary["heldout"]["takers"]
     items = read_jsonl(mixed_run / "best" / "data.jsonl")
     assert all({"input", "output", "valid"} <= set(it) for it in items)
+    # the exported generator: the candidate best on fresh items; each candidate's in-sample and fresh utility
+    candidates = summary["selection"]["candidates"]
+    assert len(candidates) == 4 and [c["exported"] for c in candidates].count(True) == 1
+    assert all(isinstance(c["in_sample"], float) and isinstance(c["fresh"], float) for c in candidates)
+    # per taker group, difficulty on the valid items and the valid fraction apart
+    validity = summary["validity"]
+    assert validity["mode"] == "multiply" and set(validity["groups"]) == {"search_takers", "heldout", "heldout/models"}
+    for group, block in (("heldout", summary["heldout"]), ("search_takers", summary["search_takers"])):
+        assert validity["groups"][group]["difficulty_on_valid"] == block["objective"]["difficulty"]
+        assert validity["groups"][group]["valid_fraction"] == block["valid_fraction"]
 
 
 @pytest.mark.slow

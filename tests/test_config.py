@@ -40,7 +40,7 @@ def test_every_option_is_typed_by_its_schema_or_its_targets_signature(group, opt
 @pytest.mark.slow
 def test_the_default_config_checks_into_the_schema():
     typed = check(composed())
-    assert typed.pso.inertia == 0.4 and typed.objective.weights["difficulty"] == 1.0
+    assert typed.pso.inertia == 0.2 and typed.objective.weights["difficulty"] == 1.0
     assert type(typed.judge).__name__ == "JudgeConf" and typed.method.name == "data_swarms"
 
 
@@ -51,7 +51,18 @@ def test_a_value_of_the_wrong_type_fails_while_composing():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["pso.floor=2"], "pso.floor: must be in [0, pso.step_length=1], got 2"),
+    (["pso.floor=2"], "pso.floor: must be in [0, pso.step_length=0.75], got 2"),
+    (["pso.inertia=1.5"], "pso.inertia: must be in [0, 1], got 1.5"),
+    (["pso.social=-0.1"], "pso.social: must be a finite number >= 0, got -0.1"),
+    (["pso.inertia=0", "pso.cognitive=0", "pso.social=0", "pso.repel=0"], "pso.inertia, pso.cognitive, pso.social, pso.repel: all are 0"),
+    (["pso.decay=0"], "pso.decay: must be in (0, 1], got 0"),
+    (["pso.max_steps=0"], "pso.max_steps: must be in [1, 999999], got 0"),
+    (["pso.max_steps=1000000"], "pso.max_steps: must be in [1, 999999], got 1000000"),
+    (["pso.fused=yes"], "pso.fused: must be auto, true or false, got 'yes'"),
+    (["pso.n_particles=1"], "pso.n_particles: must be >= 2, got 1"),
+    (["select.candidates=0"], "select.candidates: must be >= 1, got 0"),
+    (["select.n_items=0"], "select.n_items: must be >= 1, got 0"),
+    (["objective.validity=divide"], "objective.validity: must be multiply or none, got 'divide'"),
     (["objective.weights.difficulty=0"], "objective.weights: all weights are zero"),
     (["+objective.weights.mine=1"], "objective.weights.mine: unknown objective"),
     (["method=random_search", "method.noise=-1"], "method.noise: input should be greater than or equal to 0, got -1"),
@@ -70,6 +81,22 @@ def test_rules_name_the_setting(overrides, message):
     with pytest.raises(ConfigError) as err:
         check(composed(*overrides))
     assert str(err.value).startswith(message), str(err.value)
+
+
+def test_the_pso_takes_exactly_the_schema_keys():
+    """The PSO's settings are written once (the schema's PSOConf): PSO's keyword arguments are its fields
+    but the run's own (RUN_ONLY), and the run passes the composed node as they are."""
+    import inspect
+
+    from swarm.config import settings
+    from swarm.config.search import PSOConf
+    from swarm.search.pso import PSO
+
+    params = {n for n, p in inspect.signature(PSO).parameters.items() if p.kind is p.KEYWORD_ONLY} - {"seed"}
+    fields = {f.name for f in dataclasses.fields(PSOConf)} - set(PSOConf.RUN_ONLY)
+    assert params == fields
+    assert set(settings(composed().pso)) == fields
+    assert set(PSOConf.RUN_ONLY) == {"n_particles", "include_base"}
 
 
 @pytest.mark.slow

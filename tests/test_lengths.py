@@ -81,7 +81,7 @@ def test_long_inputs_run_on_default_lengths(tmp_path, monkeypatch):
     monkeypatch.setenv("DSWARM_CACHE", str(cache))  # experts of this throwaway task stay in the temp dir
     proc = dswarm("+experiment=mini_gsm8k", f"task.path={path}", "generator.train_steps=1", "taker.train_steps=1",
                   "taker.k=1", "generator.items_per_prompt=1", "generator.prompts_per_step=1", "pso.max_steps=1",
-                  "export.n_items=1", "objective.novelty_items=1", "verifier=none",
+                  "export.n_items=1", "select.n_items=1", "objective.novelty_items=1", "verifier=none",
                   run_dir=tmp_path / "run", small=False)
     rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
     assert len(rows) == 1 and "valid/format" in rows[0]

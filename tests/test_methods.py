@@ -58,13 +58,45 @@ def test_searches_start_from_the_experts(baseline_runs):
 
 
 @pytest.mark.slow
-def test_prompt_search_exports_the_prompt_it_found(baseline_runs):
+def test_prompt_search_exports_the_prompt_of_the_candidate_chosen_on_fresh_items(baseline_runs):
     run_dir, summary = baseline_runs["prompt_search"]
-    rows = read_jsonl(run_dir / "metrics.jsonl")
-    if max(rows[1]["utility"]) > max(rows[0]["utility"]):  # a searched prompt beat the experts' default prompt
-        assert len(summary["prompt"]["examples"]) == 2 * 4 and "{examples}" in summary["prompt"]["template"]
-    else:
+    exported = summary["selection"]["candidates"][summary["selection"]["exported"]]
+    if exported["source"].startswith("step 1/"):  # step 1: the experts with their default prompt
         assert "prompt" not in summary
+    else:
+        assert len(summary["prompt"]["examples"]) == 2 * 4 and "{examples}" in summary["prompt"]["template"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["random_search", "cma_es", "prompt_search"])
+def test_searches_keep_their_best_points_for_the_fresh_selection(baseline_runs, method):
+    """The candidates are the best distinct points the search scored, best first, with those utilities."""
+    run_dir, summary = baseline_runs[method]
+    told = sorted((u for r in read_jsonl(run_dir / "metrics.jsonl") for u in r["utility"]), reverse=True)
+    candidates = summary["selection"]["candidates"]
+    assert [c["in_sample"] for c in candidates] == pytest.approx(told[: len(candidates)])
+    assert candidates[0]["in_sample"] == pytest.approx(summary["best_utility"])
+    assert [c["exported"] for c in candidates].count(True) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["base_model", "best_expert", "uniform_soup", "ties", "data_merge"])
+def test_methods_that_do_not_search_are_scored_once_without_a_selection(baseline_runs, method):
+    run_dir, summary = baseline_runs[method]
+    assert "selection" not in summary and not (run_dir / "data" / "selection.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_a_bigger_swarm_gives_every_search_the_same_bigger_budget(tiny_zoo, tmp_path):
+    """pso.n_particles=6 with the base: 6 candidates a step for every searcher, step 1 the swarm's own start."""
+    args = ("pso.n_particles=6", "pso.include_base=true", "pso.max_steps=2", "select.candidates=1")
+    firsts = []
+    for method in ("random_search", "cma_es", "prompt_search"):
+        run(f"method={method}", *args, run_dir=tmp_path / method)
+        rows = read_jsonl(tmp_path / method / "metrics.jsonl")
+        assert [len(r["utility"]) for r in rows] == [6, 6], method
+        firsts.append(rows[0]["utility"])
+    assert firsts[0] == firsts[1] == firsts[2]
 
 
 @pytest.mark.slow

@@ -162,6 +162,23 @@ def test_utility_weighted_sum_times_valid_fraction():
     assert M.utility(comps, mixed, T_([1.0, 1.0])).tolist() == pytest.approx([0.55, 1.0])
 
 
+def test_validity_multiply_or_none_with_difficulty_on_the_valid_items_either_way():
+    """Two particles, 2 takers, 4 items; particle 0 has 2 valid items, particle 1 all 4.
+    Difficulty is on the valid items only: p0 takers' means (1+0)/2 = .5 and 0/2 = 0 -> 1 - .5 = .5;
+    p1 means 1/4 and 2/4 -> 1 - .5 = .5. multiply: .5 x 2/4 = .25 and .5 x 1 = .5; none: .5 and .5."""
+    S = T_([[[1.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]],
+            [[1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]]])
+    valid = T_([[True, True, False, False], [True, True, True, True]])
+    inputs = M.ObjectiveInputs(S, valid[:, None, :].expand_as(S), orig_means=T_([0.5, 0.5]),
+                               similarity=torch.zeros(2, 4), valid=valid)
+    fraction = valid.float().mean(1)
+    for validity, want in (("multiply", [0.25, 0.5]), ("none", [0.5, 0.5])):
+        comps, u = M.WeightedSum({"difficulty": 1.0}, validity=validity)(inputs, fraction)
+        assert comps["difficulty"].tolist() == [0.5, 0.5] and u.tolist() == want, validity
+    with pytest.raises(ValueError, match="objective.validity: must be one of multiply, none"):
+        M.WeightedSum({"difficulty": 1.0}, validity="divide")
+
+
 def test_utility_needs_the_weighted_components():
     with pytest.raises(ValueError, match="objective.weights.realism"):
         M.utility({"difficulty": T_([0.1])}, {"realism": 1.0}, T_([1.0]))

@@ -5,23 +5,20 @@ point of the experts' convex hull that is neither an expert nor their mean. PSO 
 4 trained generator expert vectors (pso defaults, restarts off, 300 steps; docs/zoo.md says why restarts
 are off) and must end within 25 % of the nearest expert's distance; best_expert and uniform_soup cannot.
 """
-from pathlib import Path
-
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from generators.models.lora_model import LoraModel
+from swarm.config import compose, settings
 from swarm.search.pso import PSO
 
-REPO_DEFAULTS = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "pso" / "default.yaml")
 WEIGHTS = torch.tensor([0.45, 0.30, 0.15, 0.10])
 TOLERANCE = 0.25  # of min_i ||E_i - x*||
 
 
 def _search(E: torch.Tensor, target: torch.Tensor, seed: int, **overrides) -> torch.Tensor:
-    settings = {**OmegaConf.to_container(REPO_DEFAULTS), "max_steps": 300, "patience": 10**6, **overrides}
-    pso = PSO.from_config(E, settings, seed)
+    pso_node = compose(["pso.max_steps=300", f"pso.patience={10**6}", *(f"pso.{k}={v}" for k, v in overrides.items())]).pso
+    pso = PSO(E, seed=seed, **settings(pso_node))  # the repo's defaults (conf/pso/default.yaml) otherwise
     while True:
         pso.tell(-((pso.x - target) ** 2).sum(dim=1))
         if pso.should_stop():

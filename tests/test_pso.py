@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from swarm.search import pso as pso_module
+from swarm.search import velocity
 from swarm.search.pso import PSO
 
 X0 = torch.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, -1.0]])
@@ -14,7 +14,7 @@ X0 = torch.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, -1.0]])
 
 def make(x0: torch.Tensor = X0, **kw) -> PSO:
     args = dict(inertia=0.4, cognitive=0.3, social=0.3, repel=0.3, step_length=1.0, decay=1.0, floor=0.0,
-                patience=100, max_steps=100, restart_patience=0, restart_cooldown=0, seed=0)
+                patience=100, max_steps=100, restart_patience=0, restart_cooldown=0, fused="auto", seed=0)
     args.update(kw)
     return PSO(x0, **args)
 
@@ -26,21 +26,10 @@ def only(term: str, **kw) -> PSO:
     return make(**w, **kw)
 
 
-def test_validation_names_the_setting():
-    with pytest.raises(ValueError, match=r"pso.inertia: must be in \[0, 1\], got 1.5"):
-        make(inertia=1.5)
+def test_bad_positions_and_a_step_before_tell_are_errors():
+    """The settings' rules are the schema's (tests/test_config.py); the PSO checks what it is given to move."""
     with pytest.raises(ValueError, match="n >= 2"):
         make(x0=torch.zeros(1, 3))
-    with pytest.raises(ValueError, match="pso.max_steps"):
-        make(max_steps=0)
-    with pytest.raises(ValueError, match="pso.social"):
-        make(social=-0.1)
-    with pytest.raises(ValueError, match="all are 0"):
-        make(inertia=0.0, cognitive=0.0, social=0.0, repel=0.0)
-    with pytest.raises(ValueError, match="pso.decay"):
-        make(decay=0.0)
-    with pytest.raises(ValueError, match="pso.floor"):
-        make(floor=2.0)
     with pytest.raises(ValueError, match="NaN"):
         make(x0=torch.tensor([[0.0], [math.nan]]))
     with pytest.raises(RuntimeError, match="tell"):
@@ -76,8 +65,65 @@ def test_tell_tracks_bests_worst_and_stalls():
     assert pso.p_util.tolist() == [1.0, 3.0, 5.0] and pso.stall.tolist() == [1, 1, 0]
     assert (pso.g_util, pso.g_index, pso.worst_util, pso.g_stall) == (5.0, 2, 0.5, 0)
     assert torch.equal(pso.g, X0[2] + 10) and torch.equal(pso.g_worst, X0[0] + 10)
+    pso.x.copy_(X0 + 20)
     pso.tell(torch.tensor([5.0, 0.0, 1.0]))  # ties do not count as improvement
     assert pso.g_index == 2 and pso.g_stall == 1 and pso.steps_done == 3
+
+
+def test_a_point_told_again_is_averaged_and_g_follows_the_values_told_now():
+    pso = make()
+    pso.tell(torch.tensor([1.0, 3.0, 2.0]))  # g = particle 1
+    pso.x[0].add_(10.0)  # only particle 0 moves: 1 and 2 measure their personal bests again
+    pso.tell(torch.tensor([0.5, 1.0, 4.0]))
+    assert pso.p_util.tolist() == [1.0, 2.0, 3.0] and pso.p_count.tolist() == [1, 2, 2]
+    assert torch.equal(pso.p, X0)  # a re-measurement moves no personal best
+    assert pso.stall.tolist() == [1, 1, 1]  # and is no improvement, even when it raises the mean
+    assert (pso.g_index, pso.g_util, pso.g_stall) == (2, 3.0, 0)  # 2's new mean beats g's (now 2.0)
+    pso.tell(torch.tensor([0.5, 2.0, 0.0]))  # g measured a third time, lower: g's value drops, g stays
+    assert (pso.g_index, pso.g_util, pso.g_stall) == (2, 2.0, 1) and pso.p_util.tolist() == [1.0, 2.0, 2.0]
+    pso.tell(torch.tensor([2.5, 2.0, 2.0]))  # particle 0 (moved: a new point) beats g's value now
+    assert (pso.g_index, pso.g_util) == (0, 2.5) and torch.equal(pso.g, X0[0] + 10) and pso.p_count[0] == 1
+
+
+@pytest.mark.parametrize("restart_patience", [0, 2])
+def test_on_a_flat_noisy_objective_a_recorded_utility_is_the_mean_not_the_running_max(restart_patience):
+    """Identical particles at the origin never move (every term of the update is exactly 0), so every tell
+    measures the same point again: its recorded utility must stay an unbiased estimate of the true 0.5,
+    not climb with the maximum of the noise."""
+    n, tells, noise = 200, 20, 0.06
+    pso = make(x0=torch.zeros(n, 3), restart_patience=restart_patience, restart_cooldown=1)
+    gen = torch.Generator().manual_seed(0)
+    told = []
+    for _ in range(tells):
+        u = 0.5 + noise * torch.randn(n, generator=gen, dtype=torch.float64)
+        told.append(u)
+        pso.tell(u)
+        pso.step()
+    told = torch.stack(told)
+    assert torch.equal(pso.x, torch.zeros(n, 3)) and pso.p_count.tolist() == [tells] * n
+    torch.testing.assert_close(pso.p_util, told.mean(0), rtol=0, atol=1e-12)
+    se = noise / math.sqrt(n * tells)
+    assert abs(pso.p_util.mean().item() - 0.5) < 4 * se  # unbiased: within 4 standard errors of the truth
+    assert told.cummax(0).values[-1].mean().item() > 0.5 + 1.5 * noise  # what a running maximum would record
+
+
+def test_after_restarts_every_recorded_utility_is_the_mean_of_its_points_measurements():
+    """A moving swarm whose stuck particles restart at their personal bests (and so measure them again):
+    after every tell, each p_util is the mean of every utility told for that exact point."""
+    gen = torch.Generator().manual_seed(3)
+    pso = make(x0=torch.randn(6, 4, generator=gen), restart_patience=1, restart_cooldown=0)
+    seen: dict[bytes, list[float]] = {}
+    for _ in range(30):
+        u = 0.5 + 0.06 * torch.randn(6, generator=gen, dtype=torch.float64)
+        for i in range(6):
+            seen.setdefault(pso.x[i].numpy().tobytes(), []).append(u[i].item())
+        pso.tell(u)
+        for i in range(6):
+            values = seen[pso.p[i].numpy().tobytes()]
+            assert pso.p_count[i].item() == len(values)
+            assert pso.p_util[i].item() == pytest.approx(sum(values) / len(values), abs=1e-12)
+        pso.step()
+    assert pso.p_count.max().item() > 2  # restarts did measure personal bests again
 
 
 def test_tell_accepts_python_floats_at_full_precision():
@@ -133,17 +179,18 @@ def test_each_velocity_term_in_isolation(term, expected_v):
     assert torch.equal(pso.x, x + 0.5 * want)
 
 
-def test_random_weights_are_normalized():
-    w = dict(inertia=0.4, cognitive=0.3, social=0.2, repel=0.1)
+def test_a_randomized_step_equals_the_hand_computed_one():
+    """All four weights, inertia too, times U(0, 1) draws per particle, normalized to sum 1 (the reference's rule)."""
+    w = dict(inertia=0.2, cognitive=0.3, social=0.4, repel=0.05)
     pso = make(**w, step_length=0.7, seed=11)
     x, v, p = _setup(pso)
     pso.step()
-    gen = torch.Generator().manual_seed(11)  # replay the swarm's draws: init j's, then r
+    gen = torch.Generator().manual_seed(11)  # replay the swarm's draws: the initial velocities' j, then r
     torch.randint(1, 3, (3,), generator=gen)
-    r = torch.rand((3, 3), generator=gen).double()
-    coef = torch.cat([torch.full((3, 1), w["inertia"]), r * torch.tensor([w["cognitive"], w["social"], w["repel"]])], 1)
+    r = torch.rand((3, 4), generator=gen).double()  # columns r_i, r_c, r_s, r_r; one row per particle
+    coef = r * torch.tensor([w["inertia"], w["cognitive"], w["social"], w["repel"]], dtype=torch.float64)
     a = coef / coef.sum(1, keepdim=True)
-    assert torch.allclose(a.sum(1), torch.ones(3, dtype=torch.float64))
+    assert len({round(float(a[i, 0] / a[i, 1]), 9) for i in range(3)}) == 3  # inertia's share differs by particle
     x, v, p, g, gw = (t.double() for t in (x, v, p, X0[1], X0[2]))
     want_v = a[:, :1] * v + a[:, 1:2] * (p - x) + a[:, 2:3] * (g - x) + a[:, 3:] * (x - gw)
     torch.testing.assert_close(pso.v.double(), want_v, rtol=1e-6, atol=1e-6)
@@ -253,9 +300,10 @@ def test_state_dict_resume_is_bit_exact():
 
 
 def test_global_best_is_the_best_personal_best():
-    """g is never stored apart: after any sequence of tells it equals the best position ever told."""
+    """g is never stored apart: after any sequence of tells it equals the best position ever told
+    (no point is told twice here: restarts off, every particle moves)."""
     gen = torch.Generator().manual_seed(5)
-    pso = make(x0=torch.randn(5, 3, generator=gen), restart_patience=2, restart_cooldown=1)
+    pso = make(x0=torch.randn(5, 3, generator=gen))
     best_u, best_x = -math.inf, None
     for _ in range(12):
         u = torch.randint(0, 4, (5,), generator=gen).double()  # many ties
@@ -267,7 +315,7 @@ def test_global_best_is_the_best_personal_best():
         pso.step()
 
 
-_FUSED = [False, pytest.param(True, marks=pytest.mark.skipif(not pso_module._compiler_available(), reason="no C++ compiler"))]
+_FUSED = [False, pytest.param(True, marks=pytest.mark.skipif(not velocity.compiler_available(), reason="no C++ compiler"))]
 
 
 @pytest.mark.slow
@@ -326,7 +374,7 @@ def test_search_stays_in_affine_span_of_x0():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not pso_module._compiler_available(), reason="torch.compile on CPU needs a C++ compiler")
+@pytest.mark.skipif(not velocity.compiler_available(), reason="torch.compile on CPU needs a C++ compiler")
 def test_fused_update_matches_the_eager_update():
     """The compiled one-pass update and the six eager passes move the swarm the same way (to fp32 rounding)."""
     x0 = torch.randn(5, 300, generator=torch.Generator().manual_seed(2))
@@ -342,10 +390,8 @@ def test_fused_update_matches_the_eager_update():
 def test_fused_auto_compiles_only_big_cpu_swarms():
     assert make(x0=torch.zeros(4, 1000)).fused is False
     assert make(x0=torch.zeros(4, 1000), fused=False).fused is False
-    assert make(x0=torch.zeros(4, 1 << 20)).fused is pso_module._compiler_available()
+    assert make(x0=torch.zeros(4, 1 << 20)).fused is velocity.compiler_available()
     assert make(x0=torch.zeros(4, 1000), fused=True).fused is True
-    with pytest.raises(ValueError, match="pso.fused: must be auto, true or false"):
-        make(fused="yes")
 
 
 def test_rescored_incumbent_keeps_g_and_g_util_one_pair():

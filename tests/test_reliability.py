@@ -48,7 +48,7 @@ from tools.judge_server import JudgeServer, judge_overrides
 
 KEY_ENV, KEY = "DSWARM_TEST_KEY", "sk-planted-reliability-5f3a9c"
 STEPS = 2
-COMPARED = ("best/data.jsonl", "best/generator/adapter_model.safetensors")
+COMPARED = ("best/data.jsonl", "data/selection.jsonl", "best/generator/adapter_model.safetensors")
 
 
 def scenario(server: JudgeServer) -> list[str]:
@@ -372,7 +372,7 @@ def test_a_swarm_of_only_garbage_still_steps():
     result = ev.evaluate(torch.arange(4.0)[:, None], seed=0)
     assert result.utility.tolist() == [0.0] * 4 and result.missing_fraction == 0.0
     pso = PSO(torch.randn(4, 6), inertia=.4, cognitive=.3, social=.3, repel=.3, step_length=1., decay=.95, floor=.1,
-              patience=3, max_steps=5, restart_patience=2, restart_cooldown=1, seed=0)
+              patience=3, max_steps=5, restart_patience=2, restart_cooldown=1, fused=False, seed=0)
     pso.tell(result.utility)
     pso.step()
     assert torch.isfinite(pso.x).all()
@@ -390,7 +390,7 @@ def test_nan_inf_and_out_of_range_scores_count_as_missing():
 
 def test_nan_and_inf_utilities_are_never_the_best():
     pso = PSO(torch.randn(4, 6), inertia=.4, cognitive=.3, social=.3, repel=.3, step_length=1., decay=.95, floor=.1,
-              patience=3, max_steps=5, restart_patience=2, restart_cooldown=1, seed=0)
+              patience=3, max_steps=5, restart_patience=2, restart_cooldown=1, fused=False, seed=0)
     pso.tell(torch.tensor([math.nan, math.inf, 0.1, -math.inf]))
     assert pso.g_index == 2 and pso.g_util == pytest.approx(0.1)
     pso.step()

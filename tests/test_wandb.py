@@ -35,6 +35,12 @@ def test_summary_is_flattened(workflow_run, offline):
     for taker, value in summary["search_takers"]["takers"].items():
         assert s[f"search_takers/takers/{taker}"] == value
     assert s["best_utility"] == summary["best_utility"] and s["stop_reason"] == summary["stop_reason"]
+    candidates = summary["selection"]["candidates"]
+    for i, c in enumerate(candidates):
+        assert (s[f"selection/candidates/{i}/in_sample"], s[f"selection/candidates/{i}/fresh"]) == (c["in_sample"], c["fresh"])
+    logged = table(workflow_run, {"_type": s["selection/candidates._type"], "path": s["selection/candidates.path"]})
+    assert logged["columns"][:4] == ["source", "in_sample", "fresh", "exported"]
+    assert [row[:4] for row in logged["data"]] == [[c["source"], c["in_sample"], c["fresh"], c["exported"]] for c in candidates]
 
 
 @pytest.mark.slow
@@ -102,6 +108,7 @@ def test_final_dataset_table_plots_and_artifacts(workflow_run, offline):
 
 def test_flatten_and_item_columns_by_hand():
     assert flatten({"a": 1, "h": {"u": 0.5, "o": {"d": 2}}}) == {"a": 1, "h/u": 0.5, "h/o/d": 2}
+    assert flatten({"s": {"c": [{"f": 0.5}, {"f": 0.25}], "l": [1, 2]}}) == {"s/c/0/f": 0.5, "s/c/1/f": 0.25, "s/l": [1, 2]}
     rows = [{"particle": 0, "input": "q", "output": "1", "valid": True, "scores": {"b": 0.0, "a": 1.0}},
             {"particle": 1, "input": "r", "output": None, "valid": False}]
     assert item_columns(rows, "scores") == (

@@ -30,7 +30,7 @@ from swarm.config.registry import CONF_DIR, HYDRA_KEYS, check_options, choices, 
 from swarm.config.schema import CORES, SCHEMAS, Config
 from swarm.runtime.errors import ConfigError, first_line
 
-__all__ = ["check", "check_components", "choices", "compose", "compose_run", "instantiate", "register", "Config"]
+__all__ = ["check", "check_components", "choices", "compose", "compose_run", "instantiate", "register", "settings", "Config"]
 
 
 def register() -> None:
@@ -142,6 +142,13 @@ def _write_back(node: DictConfig, settings: dict[str, Any]) -> None:
         pass
 
 
+def settings(node: DictConfig) -> dict[str, Any]:
+    """A node's values as plain Python, without the settings the run itself reads (its schema's ``RUN_ONLY``):
+    what its ``_target_`` takes, or for ``pso`` the keyword arguments of ``swarm.search.pso.PSO``."""
+    run_only = getattr(OmegaConf.get_type(node), "RUN_ONLY", ())
+    return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in run_only}
+
+
 def instantiate(node: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate`` of a group's node without the settings the run itself reads: a component
     group's core settings its target does not take (``schema.CORES``), or a plain group's ``RUN_ONLY``.
@@ -155,8 +162,7 @@ def instantiate(node: DictConfig, group: str, *args: Any, **kwargs: Any) -> Any:
     if group in CORES:
         own = target_settings(node, group, CORES[group])
     else:
-        run_only = getattr(OmegaConf.get_type(node), "RUN_ONLY", ())
-        own = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in run_only}
+        own = settings(node)
         _check_call(own, group, args, kwargs)
     try:
         return hydra_instantiate(own, *args, **kwargs)

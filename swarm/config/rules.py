@@ -2,7 +2,6 @@
 
     in_range("pso.inertia", 1.5, 0, 1)   # ConfigError("pso.inertia: must be in [0, 1], got 1.5")
 
-``check_pso`` holds the PSO's rules: ``swarm.search.pso.PSO`` and the schema both call it.
 Types are OmegaConf's job (a typed field refuses ``pso.inertia=abc`` while the
 config composes); these are the ranges, the files on disk and the environment.
 Pure Python: no torch, no model.
@@ -15,9 +14,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from swarm.runtime.errors import ConfigError
-
-MAX_STEP_LENGTH = 10.0  # the reference uses 0.5-1; far beyond, positions overflow to inf and the models write NaN
-
 
 def shown(value: Any) -> str:
     """A value as the user typed it: 0 not 0.0, 1.5, nan."""
@@ -63,22 +59,3 @@ def file(key: str, value: str, what: str = "file") -> None:
 def env_var(key: str, name: str) -> None:
     if not os.environ.get(name):
         raise ConfigError(f"{key}: environment variable {name} is not set or empty")
-
-
-def check_pso(*, inertia: float, cognitive: float, social: float, repel: float, step_length: float, decay: float,
-              floor: float, patience: int, max_steps: int, restart_patience: int, restart_cooldown: int,
-              fused: Any) -> None:
-    """The PSO settings' rules (any ``restart_patience``: <= 0 turns restarts off)."""
-    in_range("pso.inertia", inertia, 0.0, 1.0)
-    for name, w in (("cognitive", cognitive), ("social", social), ("repel", repel)):
-        finite_at_least_zero(f"pso.{name}", w)
-    if inertia + cognitive + social + repel <= 0.0:
-        raise ConfigError("pso.inertia, pso.cognitive, pso.social, pso.repel: all are 0; at least one must be > 0")
-    in_range("pso.step_length", step_length, 0.0, MAX_STEP_LENGTH, low_open=True)
-    in_range("pso.decay", decay, 0.0, 1.0, low_open=True)
-    if not 0.0 <= floor <= step_length:
-        raise ConfigError(f"pso.floor: must be in [0, pso.step_length={shown(step_length)}], got {shown(floor)}")
-    at_least("pso.patience", patience, 1)
-    at_least("pso.max_steps", max_steps, 1)
-    at_least("pso.restart_cooldown", restart_cooldown, 0)
-    one_of("pso.fused", fused, ("auto", True, False), "auto, true or false")

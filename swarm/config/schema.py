@@ -16,7 +16,7 @@ option of the group shares it (the objective's knobs, the ``_partial_`` flags).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Optional
 
 from omegaconf import MISSING
@@ -24,6 +24,7 @@ from omegaconf import MISSING
 from swarm.config import rules
 from swarm.config.inputs import ArithTaskConf, GeneratorConf, HfTaskConf, JsonTaskConf, TakerConf
 from swarm.config.scoring import JudgeConf, VerifierConf
+from swarm.config.search import PSOConf, SelectConf
 from swarm.runtime.errors import ConfigError
 from swarm.runtime.wandb_mode import check_online
 
@@ -32,7 +33,8 @@ from swarm.runtime.wandb_mode import check_online
 
 @dataclass
 class ObjectiveConf:
-    """utility = sum_k weights[k] * component_k x valid fraction (objectives/metrics.py: WeightedSum).
+    """utility = sum_k weights[k] * component_k x valid fraction (objectives/metrics.py: WeightedSum);
+    ``validity=none``: without the valid fraction (the paper: the objective on the valid items only).
 
     ``components`` adds components of your own, each built from its ``_target_``
     (a callable on ``ObjectiveInputs`` returning one value per particle).
@@ -47,9 +49,10 @@ class ObjectiveConf:
     novelty_eps: float = 0.001  # novelty: additive smoothing, keeps the KL finite
     realism_top_k: int = 5  # realism: BM25 neighbours averaged
     novelty_items: int = 100  # dev items whose taker scores are the novelty reference (computed once)
+    validity: str = "multiply"  # multiply: utility x valid fraction | none: the objective on the valid items only
 
     def __post_init__(self) -> None:
-        from objectives.registry import COMPONENTS, check_weights  # no torch: names and rules only
+        from objectives.registry import COMPONENTS, VALIDITY, check_weights  # no torch: names and rules only
 
         try:
             check_weights(self.weights, {*COMPONENTS, *self.components})
@@ -59,6 +62,7 @@ class ObjectiveConf:
         rules.positive("objective.novelty_eps", self.novelty_eps)
         rules.at_least("objective.realism_top_k", self.realism_top_k, 1)
         rules.at_least("objective.novelty_items", self.novelty_items, 1)
+        rules.one_of("objective.validity", self.validity, VALIDITY, " or ".join(VALIDITY))
 
 
 # ---------------------------------------------------------------------------------- search
@@ -73,27 +77,6 @@ class MethodConf:
     _target_: str = MISSING
     _partial_: bool = True
     name: str = MISSING
-
-
-@dataclass
-class PSOConf:
-    """The rules of ``swarm.search.pso.PSO`` (which takes these as keyword arguments)."""
-
-    inertia: float = MISSING
-    cognitive: float = MISSING
-    social: float = MISSING
-    repel: float = MISSING
-    step_length: float = MISSING
-    decay: float = MISSING
-    floor: float = MISSING
-    patience: int = MISSING
-    max_steps: int = MISSING
-    restart_patience: int = MISSING  # <= 0: restarts off
-    restart_cooldown: int = MISSING
-    fused: Any = MISSING  # auto | true | false
-
-    def __post_init__(self) -> None:
-        rules.check_pso(**asdict(self))
 
 
 # ---------------------------------------------------------------------------------- logger, top level
@@ -213,6 +196,7 @@ class Config:
     threads: Optional[int] = None
     zoo: ZooConf = MISSING
     export: ExportConf = MISSING
+    select: SelectConf = MISSING
     batching: BatchingConf = MISSING
     data: DataConf = MISSING
     endpoints: EndpointsConf = MISSING

@@ -79,12 +79,15 @@ def _scalars(row: Mapping[str, Any]) -> dict[str, float]:
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"heldout": {"utility": u}}`` -> ``{"heldout/utility": u}``: W&B's summary shows no nested dicts."""
+    """``{"heldout": {"utility": u}}`` -> ``{"heldout/utility": u}``: W&B's summary shows no nested dicts;
+    a list of dicts is numbered (``selection/candidates/0/fresh``)."""
     out: dict[str, Any] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             out.update(flatten(value, f"{name}/"))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            out.update(flatten({str(i): v for i, v in enumerate(value)}, f"{name}/"))
         else:
             out[name] = value
     return out
@@ -151,6 +154,9 @@ class Tracker:
 
         self.wandb.summary.update(flatten(summary))
         media: dict[str, Any] = {"final/dataset": self._table(final_rows, "heldout_scores")}
+        if candidates := summary.get("selection", {}).get("candidates"):  # the fresh selection, one row a candidate
+            columns = list(candidates[0])
+            media["selection/candidates"] = wandb.Table(columns=columns, data=[[c[k] for k in columns] for c in candidates])
         for png in sorted((self.run_dir / "plots").glob("*.png")):
             media[f"plots/{png.stem}"] = wandb.Image(str(png))
         step = self.rows[-1]["step"] if self.rows else 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -75,21 +75,23 @@ class RunContext:
         """Evaluate a step's particles; stop cleanly if the judge lost too many scores."""
         return self.check(self.setup.evaluator.evaluate(vectors, step_seed(self.cfg.seed, step)), step)
 
-    def check(self, ev: Evaluation, step: int) -> Evaluation:
-        """``ev`` of step ``step``, unless the judge lost too many of its scores (then the run stops cleanly)."""
+    def check(self, ev: Evaluation, step: int, what: str | None = None) -> Evaluation:
+        """``ev`` of step ``step`` (``what``: how messages name it), unless the judge lost too many of its
+        scores (then the run stops cleanly)."""
         limit = self.cfg.judge.max_missing_fraction
+        what = what or f"step {step}"
         if ev.missing_fraction > limit:
             kept = f"checkpoint of step {step - 1} kept" if step > 1 else "no step completed yet"
             raise RunStopped(
-                f"judge: {ev.missing_fraction:.0%} of scores missing at step {step} (judge failures, served takers' "
+                f"judge: {ev.missing_fraction:.0%} of scores missing at {what} (judge failures, served takers' "
                 f"failed requests; > judge.max_missing_fraction={limit}); {kept}; run the same command again to resume"
             )
         if ev.missing and self.is_main:
-            log.warning("step %d: %d of %d scores missing (judge failures, served takers' failed requests; excluded, "
-                        "not defaulted)", step, ev.missing, ev.missing + ev.scored)
+            log.warning("%s: %d of %d scores missing (judge failures, served takers' failed requests; excluded, "
+                        "not defaulted)", what, ev.missing, ev.missing + ev.scored)
         empty = [p for p, f in enumerate(ev.valid_fraction.tolist()) if f == 0]
         if empty and self.is_main:
-            log.warning("step %d: particle(s) %s wrote no valid item (utility 0)", step, empty)
+            log.warning("%s: particle(s) %s wrote no valid item (utility 0)", what, empty)
         self._warn_invented(step, ev)
         return ev
 
@@ -142,16 +144,33 @@ class RunContext:
 
 
 @dataclass
-class SearchResult:
-    """What every method returns (``method._target_(ctx, **options)``)."""
+class Candidate:
+    """A point a search found, for the fresh selection (swarm/search/selection.py) to re-score."""
 
-    best: torch.Tensor  # the best generator's flat vector
+    vector: torch.Tensor  # the generator's flat vector
+    in_sample: float  # its utility as the search recorded it
+    source: str  # where it comes from, e.g. "g", "p/3", "step 4/2"
+    prompt: Prompt | None = None  # the prompt it writes with (prompt_search); None: the default
+
+
+@dataclass
+class SearchResult:
+    """What every method returns (``method._target_(ctx, **options)``).
+
+    A method that searches lists its best distinct points in ``candidates`` (the
+    best first); the run then exports the one best on fresh items and records
+    ``selection``. A method that does not search leaves both empty.
+    """
+
+    best: torch.Tensor  # the best generator's flat vector (after selection: the exported one)
     initial_best: float
-    best_utility: float
+    best_utility: float  # the search's best recorded (in-sample) utility
     steps: int
     stop_reason: str
     prompt: Prompt | None = None  # the prompt the best generator writes with (prompt_search); None: the default
-    initial: torch.Tensor | None = None  # the best candidate at step 1 (an expert): its data is the held-out yardstick
+    initial: torch.Tensor | None = None  # the best candidate at step 1 (a starting point): its data is the held-out yardstick
+    candidates: list[Candidate] = field(default_factory=list)
+    selection: dict[str, Any] | None = None  # summary.json's ``selection`` block, set by the selection
 
     def extra_summary(self, ctx: RunContext, heldout: Evaluation,
                       evaluate_heldout: Callable[[torch.Tensor], Evaluation], weights: dict[str, float]) -> dict[str, Any]:

@@ -59,8 +59,17 @@ class Evaluation:
 
 
 def step_seed(seed: int, step: int) -> int:
-    """The seed every particle of a step shares: common random numbers make particles comparable."""
+    """The seed every particle of a step shares: common random numbers make particles comparable.
+
+    Distinct steps below 2**31 - 1 (a prime) give distinct seeds; the steps above
+    ``pso.max_steps``'s bound are reserved for data no search step may see.
+    """
     return (seed * 1_000_003 + step * 7_919) % (2**31 - 1)
+
+
+EXPORT_SEED_STEP = 1_000_000  # the final dataset (best/data.jsonl, the held-out evaluation)
+SELECT_SEED_STEP = 2_000_000  # the fresh items the exported generator is chosen on (swarm/search/selection.py)
+RESERVED_STEPS = (EXPORT_SEED_STEP, SELECT_SEED_STEP)  # all above swarm.config.search.MAX_STEPS
 
 
 class Evaluator:
@@ -183,6 +192,17 @@ class Evaluator:
         ev.usage = self.traffic()
         return ev
 
+    def evaluate_prompts(self, vectors: torch.Tensor, prompts: Sequence[Prompt | None], seed: int, n_prompts: int) -> Evaluation:
+        """Row i of ``vectors`` writes with ``prompts[i]`` (one generation each, takers sharded), scored as one step."""
+        self.clock = {}
+        results = []
+        for vector, prompt in zip(vectors, prompts):
+            items = self.write(vector[None], seed, n_prompts, prompt)[0]
+            results.append(self.result(items, self.score_sharded(items)))
+        ev = self.combine(results, self.orig_means)
+        ev.seconds = dict(self.clock)
+        return ev
+
     def evaluate_items(self, items: list[Item], takers: TakerPanel | None = None, orig_means: torch.Tensor | None = None) -> Evaluation:
         """One fixed item set as a one-particle Evaluation, takers sharded over processes."""
         result = self.result(items, self.score_sharded(items, takers))
@@ -230,6 +250,14 @@ def evaluation_summary(ev: Evaluation, names: list[str], weights: dict[str, floa
         "takers": dict(zip(names, means)),
         "missing": ev.missing,
     }
+
+
+def validity_report(mode: str, groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """For each taker group's ``evaluation_summary``: difficulty on the valid items and the valid fraction,
+    apart, whether the utility multiplies them (``objective.validity=multiply``) or not (``none``)."""
+    return {"mode": mode, "groups": {name: {"difficulty_on_valid": g["objective"]["difficulty"],
+                                            "valid_fraction": g["valid_fraction"], "n_items": g["n_items"]}
+                                     for name, g in groups.items()}}
 
 
 def taker_groups(ev: Evaluation, names: list[str], orig_means: torch.Tensor, evaluator: Evaluator, weights: dict[str, float]) -> dict[str, Any]:

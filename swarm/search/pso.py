@@ -4,62 +4,44 @@ The swarm state lives in tensors of shape [n, d] (positions, velocities,
 personal bests) and [d] (global worst), allocated once; the global best is
 not a copy but a row of the personal bests (the best utility ever seen is some
 particle's personal best), so the update reads one vector less. The update
-runs in place: for big particles on CPU as one compiled pass over memory
-(`torch.compile` fuses it into a single loop), otherwise as six in-place
-passes over cache-sized column blocks; either way a step over gemma-2-9b-sized
-LoRA particles is tens of milliseconds, not the reference's safetensors round
-trips.
+runs in place (swarm/search/velocity.py).
 
-Typical loop::
+Typical loop (the settings come checked from the `pso` config group's schema,
+swarm/config/schema.py:PSOConf, the one list of them; this module imports no
+repo module)::
 
-    pso = PSO(x0, inertia=.4, cognitive=.3, social=.3, repel=.3, step_length=1.,
-              decay=.95, floor=.1, patience=10, max_steps=50,
-              restart_patience=5, restart_cooldown=3, seed=0)
+    pso = PSO(x0, inertia=.2, cognitive=.3, social=.4, repel=.05, step_length=1., decay=.95, floor=.1,
+              patience=10, max_steps=50, restart_patience=4, restart_cooldown=2, fused="auto", seed=0)
     while True:
         pso.tell(evaluate(pso.x))        # utilities of the current positions
         if pso.should_stop():
             break
         pso.step()
 
-Differences from the reference Model/Data Swarms code, on purpose: the step
-length decays once per step (not once per particle), a restarted particle
-cannot restart again for `restart_cooldown` steps (the reference pins a stuck
-particle to its personal best forever), and NaN/inf utilities count as -inf.
-The inertia weight is not randomized (the reference also multiplies it by a
-U(0, 1) draw); the three attraction/repulsion weights are, per particle.
+As the reference (Model/Data Swarms) does, all four weights (inertia too) are
+multiplied by U(0, 1) draws per particle per step and normalized to sum 1.
+Differences from it, on purpose: the step length decays once per step (not
+once per particle), a restarted particle cannot restart again for
+`restart_cooldown` steps, NaN/inf utilities count as -inf, and a point told
+again (a particle at its personal best: after a restart, or standing still)
+has its recorded utility *averaged* over its measurements, never replaced by
+the larger one: with noisy utilities a maximum of re-measurements of one
+point would ratchet upwards on noise alone.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import shutil
-from collections.abc import Mapping
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from swarm.config.rules import check_pso  # the settings' rules, shared with the config schema
+from swarm.search import velocity
 
 __all__ = ["PSO"]
 
 log = logging.getLogger(__name__)
-
-_BLOCK = 1 << 16  # columns per block of the CPU update: 4 particles x 64 Ki fp32 = 1 MiB per tensor
-_FUSE_MIN = 1 << 22  # elements of x from which `fused="auto"` compiles the update (16 MiB fp32)
-
-
-def _update(x: torch.Tensor, v: torch.Tensor, p: torch.Tensor, g: torch.Tensor, g_worst: torch.Tensor,
-            a: torch.Tensor, step_length: torch.Tensor) -> None:
-    """The velocity and position update in the differences form, for `torch.compile` to fuse."""
-    a_i, a_c, a_s, a_r = a[:, 0:1], a[:, 1:2], a[:, 2:3], a[:, 3:4]
-    new_v = a_i * v + a_c * (p - x) + a_s * (g - x) + a_r * (x - g_worst)
-    v.copy_(new_v)
-    x.add_(step_length * new_v)
-
-
-def _compiler_available() -> bool:
-    return any(shutil.which(cc) for cc in ("c++", "g++", "clang++"))
 
 
 class PSO:
@@ -80,14 +62,12 @@ class PSO:
         max_steps: int,
         restart_patience: int,
         restart_cooldown: int,
+        fused: bool | str,
         seed: int,
-        fused: bool | str = "auto",
     ) -> None:
+        """The settings are taken as checked (the `pso` schema's rules); only ``x0`` is checked here."""
         if x0.dim() != 2 or x0.shape[0] < 2 or x0.shape[1] < 1:
             raise ValueError(f"pso: x0 must have shape [n >= 2, d >= 1], got {list(x0.shape)}")
-        check_pso(inertia=inertia, cognitive=cognitive, social=social, repel=repel, step_length=step_length,
-                  decay=decay, floor=floor, patience=patience, max_steps=max_steps,
-                  restart_patience=restart_patience, restart_cooldown=restart_cooldown, fused=fused)
         if not torch.isfinite(x0).all():
             raise ValueError("pso: x0 contains NaN or inf")
 
@@ -110,6 +90,7 @@ class PSO:
         self._v = self._x[other] - self._x
 
         self._p_util = torch.full((n,), -math.inf, dtype=torch.float64, device=dev)
+        self._p_count = torch.zeros(n, dtype=torch.int64, device=dev)  # measurements averaged into p_util
         self._stall = torch.zeros(n, dtype=torch.int64, device=dev)  # tells since p_i improved
         self._cooldown = torch.zeros(n, dtype=torch.int64, device=dev)  # steps before i may restart
         self._restarted = torch.zeros(n, dtype=torch.bool, device=dev)
@@ -119,25 +100,15 @@ class PSO:
         self.step_length = float(step_length)
         self.steps_done = 0  # number of tells
         self.g_stall = 0  # tells since g improved
-        if fused == "auto":  # compiling pays off only where six passes over memory cost milliseconds
-            fused = dev.type == "cpu" and n * d >= _FUSE_MIN and _compiler_available()
-        self._fused: Callable[..., None] | None = None
-        if fused:
+        self._update, self._compiled = velocity.choose(fused, self._x)
+        if self._compiled:
             log.info("pso: compiled one-pass update on (compiles at the first step; pso.fused=false turns it off)")
-            self._fused = torch.compile(_update, dynamic=False, fullgraph=True)
-
-    @classmethod
-    def from_config(cls, x0: torch.Tensor, settings: Mapping[str, Any], seed: int) -> "PSO":
-        """A swarm from the `pso` config group's keys."""
-        keys = ("inertia", "cognitive", "social", "repel", "step_length", "decay", "floor", "patience",
-                "max_steps", "restart_patience", "restart_cooldown", "fused")
-        return cls(x0, seed=seed, **{k: settings[k] for k in keys if k in settings})
 
     # Read-only access to the live state, for the run loop and logging.
     @property
     def fused(self) -> bool:
         """Whether step() runs the compiled one-pass update."""
-        return self._fused is not None
+        return self._compiled
 
     @property
     def x(self) -> torch.Tensor:
@@ -156,8 +127,13 @@ class PSO:
 
     @property
     def p_util(self) -> torch.Tensor:
-        """Personal best utilities [n], float64; -inf until told."""
+        """Personal best utilities [n], float64; -inf until told: the mean of p's measurements."""
         return self._p_util
+
+    @property
+    def p_count(self) -> torch.Tensor:
+        """How many measurements of each personal best p_util averages [n]."""
+        return self._p_count
 
     @property
     def g(self) -> torch.Tensor:
@@ -182,25 +158,42 @@ class PSO:
         return self._restarted
 
     def tell(self, utilities: torch.Tensor) -> None:
-        """Record the utilities of the current positions `x` and update the bests."""
+        """Record the utilities of the current positions `x` and update the bests.
+
+        A particle whose x is bit-for-bit its personal best p (after a restart,
+        or one that did not move) measured p again: p_util becomes the mean of
+        all p's measurements, up or down, and that is no improvement. Any other
+        particle's p moves to x when x scored higher. g moves to the point with
+        the highest value told now (a new measurement or a new mean) when that
+        beats g's own current value; otherwise g stays, its value being its row's
+        p_util (which a re-measurement of g may have lowered).
+        """
         u = torch.as_tensor(utilities, dtype=torch.float64).detach().to(self._x.device)  # lists: no fp32 detour
         if u.shape != (self.n,):
             raise ValueError(f"pso.tell: expected {self.n} utilities, got shape {list(u.shape)}")
         u = torch.where(torch.isfinite(u), u, -math.inf)  # garbage is never best
         first = self.steps_done == 0
-        best, worst = int(u.argmax()), int(u.argmin())
-        new_g = first or u[best].item() > self.g_util
-        improved = torch.ones_like(self._restarted) if first else u > self._p_util
-        if new_g:  # g is the row p[best], so p[best] takes x[best] even below a stale remembered p_util
+        again = torch.tensor([not first and torch.equal(self._x[i], self._p[i]) for i in range(self.n)], device=u.device)
+        count = self._p_count
+        mean = (self._p_util * count + u) / (count + 1)  # -inf stays -inf: a point that gave garbage stays garbage
+        self._p_util = torch.where(again, mean, self._p_util)
+        told = torch.where(again, self._p_util, u)  # this tell's value of each particle's point
+        best, worst = int(told.argmax()), int(u.argmin())
+        incumbent = -math.inf if first else self._p_util[self.g_index].item()
+        new_g = first or told[best].item() > incumbent
+        improved = ~again if first else (u > self._p_util) & ~again
+        if new_g and not again[best]:  # g is the row p[best], so p[best] takes x[best] even below a stale p_util
             improved[best] = True
         for i in improved.nonzero().flatten().tolist():
             self._p[i].copy_(self._x[i])
         self._p_util = torch.where(improved, u, self._p_util)
+        self._p_count = torch.where(improved, 1, torch.where(again, count + 1, count))
         self._stall = torch.where(improved, 0, self._stall + 1)
 
         if new_g:
-            self.g_util, self.g_index, self.g_stall = u[best].item(), best, 0
+            self.g_util, self.g_index, self.g_stall = told[best].item(), best, 0
         else:
+            self.g_util = incumbent
             self.g_stall += 1
         if first or u[worst].item() < self.worst_util:
             self._g_worst.copy_(self._x[worst])
@@ -222,17 +215,17 @@ class PSO:
         value = float(utility) if math.isfinite(float(utility)) else -math.inf
         self.g_util = value
         self._p_util[self.g_index] = value
+        self._p_count[self.g_index] = 1  # a measurement on another objective: nothing to average with
 
     def _coefficients(self) -> torch.Tensor:
-        """[n, 4] normalized (inertia, r_c*cognitive, r_s*social, r_r*repel).
+        """[n, 4] normalized (r_i*inertia, r_c*cognitive, r_s*social, r_r*repel), as the reference.
 
-        Draws one `torch.rand((n, 3))` from the swarm's generator, columns
-        (r_c, r_s, r_r). Rows whose weights sum to 0 get (1, 0, 0, 0): the
+        Draws one `torch.rand((n, 4))` from the swarm's generator, columns
+        (r_i, r_c, r_s, r_r). Rows whose weights sum to 0 get (1, 0, 0, 0): the
         velocity is left unchanged.
         """
-        r = torch.rand((self.n, 3), generator=self._gen, device=self._x.device, dtype=torch.float32)
-        w = torch.cat([torch.full((self.n, 1), self.inertia, dtype=torch.float32, device=r.device),
-                       r * r.new_tensor([self.cognitive, self.social, self.repel])], dim=1)
+        r = torch.rand((self.n, 4), generator=self._gen, device=self._x.device, dtype=torch.float32)
+        w = r * r.new_tensor([self.inertia, self.cognitive, self.social, self.repel])
         total = w.sum(dim=1, keepdim=True)
         keep = r.new_tensor([1.0, 0.0, 0.0, 0.0]).expand_as(w)
         return torch.where(total > 0, w / total.clamp_min(torch.finfo(torch.float32).tiny), keep)
@@ -241,40 +234,12 @@ class PSO:
         """Move every particle once, in place; then restart stuck ones and decay λ.
 
         v ← a_i·v + a_c·(p − x) + a_s·(g − x) + a_r·(x − g_worst);  x ← x + λ·v
-
-        Compiled (`fused`), this is one loop over memory that reads x, v, p,
-        g_worst and writes x, v. Eager, it is computed regrouped as
-        a_i·v + a_c·p + (a_r − a_c − a_s)·x + a_s·g − a_r·g_worst: six in-place
-        passes and no scratch buffer, on CPU run over column blocks that fit in
-        cache so memory is streamed about once (the update is memory-bound; the
-        differences form would need eight passes and a scratch). The regrouping
-        costs a few ulps of |x| per step, far below any step the search takes;
-        with a single nonzero weight each term is still exact.
         """
         if self.steps_done == 0:
             raise RuntimeError("pso.step: call tell() with the utilities of x before the first step")
-        a = self._coefficients()
-        if self._fused is not None:
-            self._fused(self._x, self._v, self._p, self.g, self._g_worst, a, torch.tensor(self.step_length, device=a.device))
-        else:
-            self._eager_update(a)
+        self._update(self._x, self._v, self._p, self.g, self._g_worst, self._coefficients(), self.step_length)
         self._restart()
         self.step_length = max(self.floor, self.step_length * self.decay)  # once per step
-
-    def _eager_update(self, a: torch.Tensor) -> None:
-        a_i, a_c, a_s, a_r = (a[:, k : k + 1] for k in range(4))
-        a_x = a_r - a_c - a_s
-        g = self.g
-        block = _BLOCK if self._x.device.type == "cpu" else self.d  # a GPU streams whole rows faster
-        for start in range(0, self.d, block):  # column blocks stay in cache across the six passes
-            cols = slice(start, start + block)
-            x, v, p = self._x[:, cols], self._v[:, cols], self._p[:, cols]
-            v.mul_(a_i)
-            v.addcmul_(p, a_c)
-            v.addcmul_(x, a_x)
-            v.addcmul_(a_s, g[cols])  # [n, 1] * [d] broadcasts without a temporary; g[cols] is in p's block
-            v.addcmul_(a_r, self._g_worst[cols], value=-1.0)
-            x.add_(v, alpha=self.step_length)
 
     def _restart(self) -> None:
         """Stuck particles go back to p_i with zero velocity, then `restart_cooldown` steps of immunity."""
@@ -300,7 +265,7 @@ class PSO:
 
     # Tensors are the live buffers (like nn.Module.state_dict): serialize or
     # clone before the next step. Hyperparameters come from the constructor.
-    _TENSORS = ("x", "v", "p", "p_util", "g_worst", "stall", "cooldown", "restarted")
+    _TENSORS = ("x", "v", "p", "p_util", "p_count", "g_worst", "stall", "cooldown", "restarted")
     _SCALARS = ("g_util", "g_index", "worst_util", "step_length", "steps_done", "g_stall")
 
     def state_dict(self) -> dict[str, Any]:

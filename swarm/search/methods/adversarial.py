@@ -37,6 +37,10 @@ new utilities, and g is replaced by any particle that beats it *now*, at that
 particle's current position. Personal bests keep their
 remembered utilities (they only steer). The run stops at ``pso.max_steps``,
 or when both global bests have stalled for ``pso.patience`` steps.
+``pso.n_particles`` and ``pso.include_base`` populate the data swarm; the
+model swarm is the search takers. The exported generator is the data swarm's
+g or personal best that is best on fresh items against the takers of the last
+step (swarm/search/selection.py).
 
 One checkpoint holds both PSO states, the pool and the step; finalize()
 exports the best taker to best/taker/ and adds summary.json's ``adversarial``
@@ -55,6 +59,7 @@ from annotated_types import Ge, Interval
 from generators.takers.lora_panel import TakerPanel
 from objectives import metrics
 from objectives.tasks.item import Item
+from swarm.config import settings
 from swarm.runtime.errors import ConfigError, RunStopped
 from swarm.runtime.files import atomic_dir
 from swarm.search.context import RunContext, SearchResult
@@ -69,14 +74,16 @@ from swarm.search.methods.adversarial_pool import (
     pool_items,
     replace_in_pool,
 )
+from swarm.search.population import populate
 from swarm.search.pso import PSO
+from swarm.search.selection import swarm_candidates
 
 
 @dataclass(kw_only=True)  # after SearchResult's defaulted fields
 class AdversarialResult(SearchResult):
     best_taker: torch.Tensor  # the model swarm's global best g
     initial_taker: torch.Tensor  # the best taker expert on the initial (dev) pool
-    initial_generator: torch.Tensor  # the best generator expert at step 1
+    initial_generator: torch.Tensor  # the best initial data swarm particle at step 1
     initial_taker_name: str  # the expert the best initial taker is
     taker_initial_best: float
     taker_best_utility: float
@@ -126,9 +133,10 @@ def adversarial_swarms(ctx: RunContext, *, pool_size: Annotated[int, Ge(1)], rep
     if pool_size > len(setup.task.dev):
         raise ConfigError(f"method.pool_size: must be in [1, {len(setup.task.dev)}] (the task's dev items), got {pool_size}")
     slots = generated_slots(pool_size, round(replace_fraction * pool_size), cfg.seed + 2)
-    data = PSO.from_config(setup.writer.model.expert_vectors, cfg.pso, cfg.seed)
-    model = PSO.from_config(panel.vectors, cfg.pso, cfg.seed + 1)
-    taker_experts, gen_experts = panel.vectors.clone(), setup.writer.model.expert_vectors
+    _, x0 = populate(setup.writer.model.expert_vectors, cfg.pso.n_particles, cfg.pso.include_base, cfg.seed)
+    data = PSO(x0, seed=cfg.seed, **settings(cfg.pso))  # pso.n_particles and pso.include_base: the data swarm's
+    model = PSO(panel.vectors, seed=cfg.seed + 1, **settings(cfg.pso))
+    taker_experts = panel.vectors.clone()
     if ctx.state is None:
         pool = initial_pool(list(setup.task.dev), pool_size, cfg.seed)
         initial = {"taker": -1, "generator": -1}
@@ -184,10 +192,10 @@ def adversarial_swarms(ctx: RunContext, *, pool_size: Annotated[int, Ge(1)], rep
     return AdversarialResult(
         best=data.g.clone(), initial_best=data.initial_best, best_utility=data.g_util, steps=data.steps_done,
         stop_reason=_should_stop(data, model), best_taker=model.g.clone(),
-        initial_taker=taker_experts[initial["taker"]].clone(), initial_generator=gen_experts[initial["generator"]].clone(),
-        initial=gen_experts[initial["generator"]],  # finalize scores its data once, for the yardstick and this block
+        initial_taker=taker_experts[initial["taker"]].clone(), initial_generator=x0[initial["generator"]].clone(),
+        initial=x0[initial["generator"]],  # finalize scores its data once, for the yardstick and this block
         initial_taker_name=panel.names[initial["taker"]], taker_initial_best=model.initial_best,
-        taker_best_utility=model.g_util,
+        taker_best_utility=model.g_util, candidates=swarm_candidates(data, cfg.select.candidates),
     )
 
 

@@ -9,13 +9,16 @@ template. The zoo's LM knows only its own template, so ``instructions=auto``
 searches examples only there.
 
 Same objective, same evaluation code and budget as the swarm: as many
-candidates a step as there are generator experts, ``pso.max_steps`` steps.
-``generator=best_expert``: step 1 evaluates the experts with the default
-prompt (as the swarm's step 1 does) and keeps the best fixed; from then on
-each step evaluates mutations of the best prompt so far (each example slot
-replaced with probability 1/examples, at least one; the instruction redrawn
-with probability 1/2): a (1+λ) evolution strategy in prompt space.
-``generator=base``: the base LM, and step 1 evaluates random prompts.
+candidates a step as the swarm has particles (swarm/search/population.py),
+``pso.max_steps`` steps.
+``generator=best_expert``: step 1 evaluates the swarm's starting points with
+the default prompt (as the swarm's step 1 does) and keeps the best fixed;
+from then on each step evaluates mutations of the best prompt so far (each
+example slot replaced with probability 1/examples, at least one; the
+instruction redrawn with probability 1/2): a (1+λ) evolution strategy in
+prompt space. ``generator=base``: the base LM, and step 1 evaluates random
+prompts. The ``select.candidates`` best distinct (generator, prompt) pairs
+go to the fresh selection.
 """
 from __future__ import annotations
 
@@ -29,7 +32,9 @@ from pydantic import AfterValidator
 from generators.writer import Prompt
 from swarm.runtime.errors import ConfigError
 from swarm.search.context import RunContext, SearchResult
-from swarm.search.evaluate import Evaluation, step_seed
+from swarm.search.evaluate import step_seed
+from swarm.search.population import populate
+from swarm.search.selection import as_candidates, keep_best
 
 Candidate = dict  # {"examples": [dev indices], "instruction": index into the templates}
 
@@ -65,17 +70,6 @@ def mutate(parent: Candidate | None, n_pool: int, m: int, n_templates: int, rng:
     return {"examples": examples, "instruction": instruction}
 
 
-def evaluate_prompts(ctx: RunContext, vector: torch.Tensor, prompts: list[Prompt], step: int) -> Evaluation:
-    """Every prompt written by one generator with the step's seed, scored like the swarm's particles."""
-    ev_ = ctx.setup.evaluator
-    seed, n = step_seed(ctx.cfg.seed, step), ev_.writer.settings.prompts_per_step
-    results = []
-    for prompt in prompts:
-        items = ev_.write(vector[None], seed, n, prompt)[0]
-        results.append(ev_.result(items, ev_.score_sharded(items)))
-    return ctx.check(ev_.combine(results, ev_.orig_means), step)
-
-
 def templates_of(ctx: RunContext, instructions: str, evol: list[str]) -> list[str]:
     """The instruction pool: the generator's own template, plus the Evol-Instruct rewrites when searched."""
     use_evol = instructions == "evol" or (instructions == "auto" and ctx.cfg.generator._target_ != "generators.sources.zoo.zoo_generators")
@@ -86,36 +80,41 @@ def prompt_search(ctx: RunContext, *, generator: Literal["best_expert", "base"],
                   instructions: Literal["auto", "own", "evol"],
                   evol: Annotated[list[str], AfterValidator(_evol_templates)]) -> SearchResult:
     """Search the prompt of a fixed generator with the swarm's budget (module docstring)."""
-    writer = ctx.setup.writer
-    experts, pool = writer.model.expert_vectors, writer.pool
+    writer, cfg = ctx.setup.writer, ctx.cfg
+    pool_items = writer.pool
+    _, x0 = populate(writer.model.expert_vectors, cfg.pso.n_particles, cfg.pso.include_base, cfg.seed)
     templates = templates_of(ctx, instructions, list(evol))
-    m = min(len(pool), examples or 2 * writer.settings.few_shot)
+    m = min(len(pool_items), examples or 2 * writer.settings.few_shot)
     if m < 1:
         raise ConfigError(f"method.examples: must be >= 1, got {examples}")
-    as_prompt = lambda c: None if c is None else Prompt(tuple(pool[i] for i in c["examples"]), templates[c["instruction"]])  # noqa: E731
-    rng = torch.Generator().manual_seed(ctx.cfg.seed)
-    step, fixed, best, best_util, initial = 0, None, None, float("-inf"), float("nan")
+    as_prompt = lambda c: None if c is None else Prompt(tuple(pool_items[i] for i in c["examples"]), templates[c["instruction"]])  # noqa: E731
+    rng = torch.Generator().manual_seed(cfg.seed)
+    step, fixed, best, best_util, initial, kept = 0, None, None, float("-inf"), float("nan"), []
     if ctx.state is not None:
         s = ctx.state
-        step, fixed, best, best_util, initial = s["step"], s["fixed"], s["best"], s["utility"], s["initial"]
+        step, fixed, best, best_util, initial, kept = s["step"], s["fixed"], s["best"], s["utility"], s["initial"], s["pool"]
         rng.set_state(s["rng"])
-    while step < ctx.cfg.pso.max_steps:
+    while step < cfg.pso.max_steps:
         started = time.time()
         step += 1
         if step == 1 and generator == "best_expert":
-            candidates = [None] * experts.shape[0]
-            ev = ctx.evaluate(experts, step)
-            fixed = experts[int(torch.argmax(ev.utility))].clone()
+            candidates, vectors = [None] * x0.shape[0], x0
+            ev = ctx.evaluate(x0, step)
+            fixed = x0[int(torch.argmax(ev.utility))].clone()
         else:
-            fixed = torch.zeros_like(experts[0]) if fixed is None else fixed
-            candidates = [mutate(best, len(pool), m, len(templates), rng) for _ in range(experts.shape[0])]
-            ev = evaluate_prompts(ctx, fixed, [as_prompt(c) for c in candidates], step)
+            fixed = torch.zeros_like(x0[0]) if fixed is None else fixed
+            candidates = [mutate(best, len(pool_items), m, len(templates), rng) for _ in range(x0.shape[0])]
+            vectors = fixed.expand(len(candidates), -1)
+            seed, n = step_seed(cfg.seed, step), writer.settings.prompts_per_step
+            ev = ctx.check(ctx.setup.evaluator.evaluate_prompts(vectors, [as_prompt(c) for c in candidates], seed, n), step)
         i = int(torch.argmax(ev.utility))
         if step == 1:
             initial = ev.utility[i].item()
         if ev.utility[i].item() > best_util:
             best, best_util = candidates[i], ev.utility[i].item()
+        kept = keep_best(kept, vectors, ev.utility.tolist(), step, cfg.select.candidates, candidates)
         ctx.record(step, ev, started, {"best": best_util, "worst": ev.utility.min().item()})
         ctx.save({"method": "prompt_search", "step": step, "fixed": fixed, "best": best, "utility": best_util,
-                  "initial": initial, "rng": rng.get_state()})
-    return SearchResult(fixed, initial, best_util, step, "max_steps", prompt=as_prompt(best))
+                  "initial": initial, "rng": rng.get_state(), "pool": kept})
+    return SearchResult(fixed, initial, best_util, step, "max_steps", prompt=as_prompt(best),
+                        candidates=as_candidates(kept, as_prompt))
