@@ -90,10 +90,14 @@ def test_settings_in_the_allow_list_may_change_on_resume(tmp_path):
     ("method=random_search", "method._target_"),
     ("objective=mixed", "objective.name"),
     ("objective.weights.difficulty=2", "objective.weights.difficulty"),
-    ("pso.inertia=0.2", "pso.inertia"),
+    ("pso.inertia=0.3", "pso.inertia"),
     ("task.n_dev=41", "task.n_dev"),
     ("taker.models=[t1]", "taker.models"),
-    ("+pso.n_particles=8", "pso.n_particles"),  # a setting the record does not have yet counts too
+    ("pso.n_particles=8", "pso.n_particles"),  # the swarm's starting points are what it computes
+    ("pso.include_base=true", "pso.include_base"),
+    ("select.n_items=7", "select.n_items"),  # the fresh selection picks the exported generator
+    ("select.candidates=2", "select.candidates"),
+    ("objective.validity=none", "objective.validity"),
 ])
 @pytest.mark.slow
 def test_every_other_difference_is_refused_naming_the_setting(tmp_path, override, named):
