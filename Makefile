@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip install -q -c constraints.txt
 TEST_WORKERS ?= auto
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py Makefile constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast zoo reproduce bench clean
+.PHONY: install run test test-fast zoo reproduce reproduce-adversarial bench clean
 
 install: $(STAMP)  ## create .venv: torch 2.13.0 (CPU build) first, then the package with its test, optuna, slurm and harness extras
 
@@ -33,8 +33,11 @@ test-fast: install  ## the tests not marked slow (no subprocess runs, full runs,
 zoo: install  ## rebuild the embedded model zoo
 	$(VENV)/bin/dswarm-zoo --force
 
-reproduce: install  ## the baselines table (benchmarks/reproduce.py)
+reproduce: install  ## the claim's tables, protocol v3 of docs/claim.md (benchmarks/reproduce.py)
 	$(PY) benchmarks/reproduce.py
+
+reproduce-adversarial: install  ## Adversarial Swarms vs its controls, protocol v3 (benchmarks/adversarial.py)
+	$(PY) benchmarks/adversarial.py
 
 bench: install  ## the performance benchmarks
 	for b in pso_update adapter_swap generation multi_lora step_profile scaling; do $(PY) benchmarks/$$b.py || exit 1; done

@@ -43,16 +43,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 from swarm.config import choices  # noqa: E402
 from swarm.report.stats import paired_difference  # noqa: E402
 
-# The protocol of docs/claim.md. Changing it is a protocol change: log it there with its reason.
+# Protocol v3 of docs/claim.md. Changing it is a protocol change: log it there with its reason.
 PROTOCOL = {
     "zoo": "default",
-    "seeds": [11, 12, 13, 14, 15],
+    "seeds": [301, 302, 303, 304, 305],
     "objectives": ["difficulty", "mixed"],
-    "steps": 10,
-    "prompts": 10,          # prompts per particle per step: 10 x 5 items = 50 items per generator per step
+    "steps": 10,            # with patience 10 no search stops early: every searcher evaluates the same generators
+    "patience": 10,
+    "prompts": 40,          # prompts per particle per step: 40 x 5 items = 200 items per generator per step
     "items": 100,           # export.n_items: the final dataset scored on every taker group
+    "select": {"candidates": 4, "n_items": 200},  # fresh selection for every method that searches
 }
-SMOKE = {"zoo": "tiny", "seeds": [101, 102], "objectives": ["difficulty"], "steps": 1, "prompts": 1, "items": 10}
+SMOKE = {"zoo": "tiny", "seeds": [101, 102], "objectives": ["difficulty"], "steps": 1, "patience": 10, "prompts": 1, "items": 10,
+         "select": {"candidates": 2, "n_items": 10}}
 GROUPS = (("search", "search takers"), ("models", "held-out models"), ("off_the_shelf", "off-the-shelf (SmolLM2)"))
 REFERENCE = "data_swarms"
 # Adversarial Swarms changes its takers as it goes: its data is compared with its controls in
@@ -98,8 +101,9 @@ def sweep(out: Path, methods: list[str], p: dict, jobs: int, overrides: list[str
     dswarm = Path(sys.executable).parent / "dswarm"
     objectives = p["objectives"]
     groups = [objectives[i::jobs] for i in range(jobs) if objectives[i::jobs]]
-    sizes = [f"zoo.size={p['zoo']}", f"pso.max_steps={p['steps']}", f"generator.prompts_per_step={p['prompts']}",
-             f"export.n_items={p['items']}", "logger=none", "progress=false", "threads=1"]
+    sizes = [f"zoo.size={p['zoo']}", f"pso.max_steps={p['steps']}", f"pso.patience={p['patience']}",
+             f"generator.prompts_per_step={p['prompts']}", f"export.n_items={p['items']}",
+             *(f"select.{k}={v}" for k, v in p["select"].items()), "logger=none", "progress=false", "threads=1"]
     procs = []
     for group in groups:
         cmd = [str(dswarm), "-m", f"method={','.join(methods)}", f"objective={','.join(group)}",
