@@ -45,6 +45,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
+from peft_mixed import PeftMixed, batching_with  # noqa: E402  (benchmarks/, this script's folder)
 
 from generators.models.lora_model import LoraModel  # noqa: E402
 from generators.takers.lora_panel import AnswerSettings, TakerPanel  # noqa: E402
@@ -55,8 +56,6 @@ from objectives.realism import Realism  # noqa: E402
 from objectives.tasks.arith import ArithTask  # noqa: E402
 from swarm.runtime.dist import Dist  # noqa: E402
 from swarm.search.evaluate import Evaluation, Evaluator  # noqa: E402
-
-from peft_mixed import PeftMixed, batching_with  # noqa: E402  (benchmarks/, this script's folder)
 
 TARGETS = {"zoo": 3.0, "smollm2": 2.0}
 WEIGHTS = {"difficulty": 1.0}
@@ -132,7 +131,7 @@ def random_adapters(base_dir: Path, out: Path, names: list[str]) -> list[Path]:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from generators.models.lora_model import save_adapter
+    from generators.models.adapter_files import save_adapter
 
     dirs = []
     for i, name in enumerate(names):

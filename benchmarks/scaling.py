@@ -79,7 +79,6 @@ def curve(out: Path, model: str, size: str, reps: int, particles: list[int], tak
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import torch
-
     from multi_lora import MODES, set_takers, smollm2_bench, time_modes, zoo_bench
 
     torch.set_num_threads(1)

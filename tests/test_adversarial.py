@@ -197,7 +197,7 @@ def test_adversarial_run_writes_contract(adv_run, tiny_zoo):
 
 @pytest.mark.slow
 def test_pool_and_best_taker_are_checkpointed(adv_run, tiny_zoo):
-    from generators.models.lora_model import read_adapter
+    from generators.models.adapter_files import read_adapter
     from generators.models.particles import flatten, spec_of
 
     state = torch.load(adv_run / "checkpoint" / "state.pt", weights_only=True)
@@ -256,7 +256,7 @@ def test_reference_feed_run_drifts_its_pool(tmp_path, tiny_zoo):
 def test_a_bf16_run_moves_the_lora_takers(tiny_zoo, tmp_path):
     """dtype=bfloat16 (the GPU default) on CPU: the model swarm's LoRA takers leave their experts after a step,
     and the takers' scores on the pool are the float32 run's up to a bf16 rounding step."""
-    from generators.models.lora_model import read_adapter
+    from generators.models.adapter_files import read_adapter
     from generators.models.particles import flatten, spec_of
 
     for dtype in ("float32", "bfloat16"):

@@ -5,7 +5,6 @@ the same whichever process evaluates it.
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path

@@ -5,7 +5,8 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
-from generators.models.lora_model import LoraModel, save_adapter
+from generators.models.adapter_files import save_adapter
+from generators.models.lora_model import LoraModel
 from generators.prompts import few_shot_prompt
 from generators.zoo import GENERATOR_TEMPLATE, TAKER_STOP, TAKER_TEMPLATE
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from swarm.report.harness import REFERENCE, HarnessTask, answer_check, export, task_spec, write_harness
-from tests.cli import REPO, dswarm, env, read_jsonl
+from tests.cli import dswarm, env, read_jsonl
 
 ROWS = [{"input": "47+38", "output": "85", "valid": True}, {"input": "3*8+51", "output": "75", "valid": True},
         {"input": "garbage", "output": None, "valid": False}]

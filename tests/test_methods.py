@@ -102,7 +102,7 @@ def test_a_bigger_swarm_gives_every_search_the_same_bigger_budget(tiny_zoo, tmp_
 @pytest.mark.slow
 def test_merges_are_new_generators(baseline_runs):
     """ties and data_merge export an adapter that is neither an expert nor the uniform soup."""
-    from generators.models.lora_model import read_adapter
+    from generators.models.adapter_files import read_adapter
 
     def tensors(method):
         return read_adapter(baseline_runs[method][0] / "best" / "generator")[1]

@@ -18,7 +18,8 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, TemperatureLogitsWarper, TopPLogitsWarper
 
-from generators.models.lora_model import LoraModel, save_adapter
+from generators.models.adapter_files import save_adapter
+from generators.models.lora_model import LoraModel
 from generators.prompts import few_shot_prompt
 from generators.sources import smollm2
 from generators.zoo import GENERATOR_TEMPLATE, N_NEW, N_SHOTS, TAKER_STOP, TAKER_TEMPLATE

@@ -197,7 +197,7 @@ def train_experts(
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from generators.models.lora_model import save_adapter
+    from generators.models.adapter_files import save_adapter
 
     base = Path(base)
     if not base.is_dir():

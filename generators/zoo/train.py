@@ -16,7 +16,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from generators.models.lora_model import save_adapter
+from generators.models.adapter_files import save_adapter
 from generators.training.loop import collator, encode, train_loop
 from generators.zoo.problems import Fresh, base_list, expert_list, qa_pair
 from generators.zoo.recipe import ModelSpec

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from swarm.runtime.errors import ConfigError
 
+
 def shown(value: Any) -> str:
     """A value as the user typed it: 0 not 0.0, 1.5, nan."""
     return f"{value:g}" if isinstance(value, float) else str(value)

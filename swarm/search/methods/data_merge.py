@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from generators.models.lora_model import read_adapter
+from generators.models.adapter_files import read_adapter
 from generators.models.particles import flatten
 from swarm.runtime.errors import ConfigError
 from swarm.search.context import RunContext, SearchResult
