@@ -11,7 +11,8 @@ model's HF config:
 (four live copies of a layer's hidden and MLP activations, two of its scores). On
 SmolLM2-135M (fp32, CPU, one thread; peak RSS above the loaded model) it predicts
 1.21 GiB for 4 rows x 1,300 tokens (measured 1.19) and 1.97 GiB for 16 x 650
-(measured 1.95). ``check_fits`` compares the largest pass the budget allows with
+(measured 1.95); on a GPU whose attention kernel never holds the scores it errs high, on
+the safe side. ``check_fits`` compares the largest pass the budget allows with
 the memory the process may use (RAM or its cgroup's limit, or the GPU's), less what
 is already loaded: a fixed property of the machine, so a busy neighbour never turns
 a good setting into an error.
