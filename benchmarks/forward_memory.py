@@ -9,7 +9,6 @@ docstring are `4 1300` and `16 650`.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
+from generators.models.cache import default_cache_dir
 from generators.models.memory import forward_bytes
 
 
@@ -24,11 +24,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[2])
     parser.add_argument("rows", type=int)
     parser.add_argument("length", type=int)
-    cache = Path(os.environ.get("DSWARM_CACHE") or Path(__file__).resolve().parents[1] / ".cache")
-    parser.add_argument("--base", type=Path, default=cache / "smollm2" / "base-v1", help="an HF model dir")
+    parser.add_argument("--base", type=Path, default=default_cache_dir() / "smollm2" / "base-v1", help="an HF model dir")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    model = AutoModelForCausalLM.from_pretrained(str(args.base), dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(str(args.base), dtype=torch.float32, use_safetensors=True, local_files_only=True).eval()
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(5, model.config.vocab_size, (args.rows, args.length), generator=g)
     mask = torch.ones_like(ids)
