@@ -21,7 +21,9 @@ import argparse
 import json
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tools.loopback import JsonHandler, Loopback
+
 
 def reply(prompt: str) -> str:
     """The stand-in's deterministic reply to one prompt."""
@@ -33,7 +35,7 @@ def reply(prompt: str) -> str:
     return str(h % 10 + 1)
 
 
-class JudgeServer:
+class JudgeServer(Loopback):
     """``/v1/chat/completions`` on 127.0.0.1; counts requests and the ones that carried ``key``."""
 
     def __init__(self, key: str | None = None, fail_after: int | None = None, fail_every: int | None = None,
@@ -43,10 +45,7 @@ class JudgeServer:
         self.lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # keep test and benchmark output clean
-                pass
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with server.lock:
@@ -64,29 +63,7 @@ class JudgeServer:
                 prompt = json.loads(body)["messages"][0]["content"]
                 self._send(200, {"choices": [{"message": {"role": "assistant", "content": reply(prompt)}}]})
 
-            def _send(self, code: int, obj: dict) -> None:
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> "JudgeServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._listen(Handler, port)
 
 
 def judge_overrides(server: JudgeServer, key_env: str) -> list[str]:

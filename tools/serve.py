@@ -20,19 +20,19 @@ import argparse
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from generators.models.decoding import Decoding, row_seed
 from generators.models.lora_model import LoraModel
+from tools.loopback import JsonHandler, Loopback
 
 
 class BadRequest(Exception):
     """A request this server cannot answer: (HTTP status, message)."""
 
 
-class ModelServer:
+class ModelServer(Loopback):
     """One model on ``http://127.0.0.1:<port>/v1``; ``port=0`` picks a free one (see ``url``)."""
 
     def __init__(self, model_dir: str | Path, name: str | None = None, port: int = 0, threads: int | None = None) -> None:
@@ -45,10 +45,7 @@ class ModelServer:
         self.lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # keep the console for the URL line
-                pass
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 if self.path.rstrip("/") != "/v1/models":
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
@@ -63,29 +60,7 @@ class ModelServer:
                 except (ValueError, KeyError, TypeError) as err:
                     self._send(400, {"error": {"message": f"bad request: {err}"}})
 
-            def _send(self, code: int, obj: dict) -> None:
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> "ModelServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._listen(Handler, port)
 
     def _ids(self, path: str, body: dict[str, Any]) -> list[list[int]]:
         tok = self.lm.tokenizer
