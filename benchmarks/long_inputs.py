@@ -32,10 +32,10 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
+from process_memory import tree_rss  # benchmarks/, this script's folder
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCE = Path("/work/shared/data/truthfulqa.json")
+SOURCE = REPO.parent / "shared" / "data" / "truthfulqa.json"  # ../shared beside the repo
 TARGET_GB = 4.0
 
 PHASES = [  # (pattern in the log, phase name); the last match so far is the current phase
@@ -74,21 +74,6 @@ def phase_of(console: Path) -> str:
             if m := pattern.search(line):
                 current = name.format(*m.groups())
     return current
-
-
-def tree_rss(pid: int) -> int:
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 def main() -> int:

@@ -46,6 +46,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from process_memory import tree_rss  # benchmarks/, this script's folder
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET_OVERHEAD = 2.0
 TARGET_RSS_MIB = 2048
@@ -155,23 +157,6 @@ def _child(out: Path, overrides: list[str], search_only: bool) -> None:
 
 # ----------------------------------------------------------------------------- parent
 
-def _tree_rss(pid: int) -> int:
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 def profile(code: Path, overrides: list[str], threads: int, search_only: bool) -> dict:
     """One timed `dswarm` run with the code in ``code``: its step totals, wall time, peak RSS and load average."""
     import subprocess
@@ -192,7 +177,7 @@ def profile(code: Path, overrides: list[str], threads: int, search_only: bool) -
 
         def sample() -> None:
             while not done.is_set():
-                peak_tree[0] = max(peak_tree[0], _tree_rss(proc.pid))
+                peak_tree[0] = max(peak_tree[0], tree_rss(proc.pid))
                 done.wait(0.1)
 
         sampler = threading.Thread(target=sample, daemon=True)
