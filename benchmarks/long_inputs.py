@@ -34,6 +34,8 @@ from pathlib import Path
 
 from process_memory import tree_rss  # benchmarks/, this script's folder
 
+from generators.models.cache import default_cache_dir
+
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO.parent / "shared" / "data" / "truthfulqa.json"  # ../shared beside the repo
 TARGET_GB = 4.0
@@ -91,7 +93,7 @@ def main() -> int:
     lengths = sorted(len(r["input"]) for r in task["dev"])
     print(f"task: {task_path}: {len(task['dev'])} dev items, input chars median {lengths[len(lengths) // 2]}, max {lengths[-1]}")
 
-    shared = Path(os.environ.get("DSWARM_CACHE") or REPO / ".cache")
+    shared = default_cache_dir()
     cache = work / "cache"  # fresh experts; the converted base is shared
     (cache / "smollm2").mkdir(parents=True, exist_ok=True)
     base = shared / "smollm2" / "base-v1"
