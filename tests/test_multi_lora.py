@@ -231,6 +231,28 @@ def test_unsupported_lora_falls_back_to_one_adapter_at_a_time(tiny_zoo, tmp_path
     assert lm.generate_each(lm.expert_vectors, prompts, **kw) == _one_at_a_time(lm, lm.expert_vectors, prompts, **kw)
 
 
+def test_inside_a_block_peft_s_own_path_is_off_and_only_the_bank_applies(zoo_models):
+    """The block switches PEFT's path off by the flag PEFT's forward reads: with a zero bank the model
+    is the plain base though an expert is loaded, and on leaving the block the expert applies again."""
+    gen, _ = zoo_models
+    ids = torch.tensor([[1, 5, 9, 13, 7]])
+    gen.load(gen.expert_vectors[0])
+
+    def logits():
+        with torch.no_grad():
+            return gen.model(input_ids=ids).logits
+
+    expert = logits()
+    with torch.no_grad(), gen.model.disable_adapter():
+        base = gen.model(input_ids=ids).logits
+    assert not torch.allclose(expert, base)  # the expert changes the model's output
+    with gen._multi.active(torch.zeros(1, gen.dim)):
+        assert torch.equal(logits(), base)
+    with gen._multi.active(gen.expert_vectors[:1]):
+        assert torch.allclose(logits(), expert, atol=1e-5)  # the bank's adapter alone, through the hooks
+    assert torch.equal(logits(), expert)
+
+
 def test_bad_bank_shape_is_a_clear_error(zoo_models):
     gen, _ = zoo_models
     with pytest.raises(ValueError, match=r"expected \[G, \d+\] vectors"):

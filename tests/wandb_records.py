@@ -54,6 +54,7 @@ class OfflineRun:
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     artifacts: list[Any] = field(default_factory=list)  # wandb_internal_pb2.ArtifactRecord
+    exit_code: int | None = None  # None: the run file holds no exit record
 
 
 def read_run(run_dir: Path) -> OfflineRun:
@@ -69,6 +70,8 @@ def read_run(run_dir: Path) -> OfflineRun:
             run.history.append(_items(r.history.item))
         elif kind == "summary":
             run.summary.update(_items(r.summary.update))
+        elif kind == "exit":
+            run.exit_code = r.exit.exit_code
         elif kind == "artifact" and r.artifact.type != "run_table":  # run_table: the media of logged tables
             run.artifacts.append(r.artifact)
     return run

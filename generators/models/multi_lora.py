@@ -10,8 +10,9 @@ adapter-major, `k` rows per adapter. Each LoRA linear layer then adds
     out[g, rows] += scaling * (x[g, rows] @ A_g^T) @ B_g^T      for every g at once
 
 as one `torch.bmm` and one in-place `baddbmm_` over the G segments. A_g^T and
-B_g^T are laid out contiguously from the bank once per batch (one copy of
-[G, d] for all the forwards of a `generate`), not read strided every step.
+B_g^T of every layer are laid out from the bank by one gather per batch (one
+copy of [G, d] for all the forwards of a `generate`), each matrix contiguous,
+not read strided every step.
 PEFT's own LoRA path is switched off in those layers meanwhile, so each
 layer computes base(x) once plus the G updates.
 
@@ -56,6 +57,17 @@ class MultiLora:
     def __init__(self, peft_model: PeftModel, adapter: str, slots: dict[LoraLinear, _Slot]) -> None:
         self.peft_model, self.adapter, self.slots = peft_model, adapter, slots
         self._weights: dict[LoraLinear, tuple[torch.Tensor, torch.Tensor, float]] = {}
+        # Where each layer's A^T [in, r] and B^T [r, out] come from in a flat vector, side by side: `active`
+        # lays every layer out with one gather instead of two strided copies per layer.
+        blocks, self._shapes = [], []
+        for s in slots.values():
+            (r, n_in), (n_out, _) = s.a_shape, s.b_shape
+            blocks.append(s.a_offset + torch.arange(r * n_in).view(r, n_in).t().reshape(-1))
+            blocks.append(s.b_offset + torch.arange(n_out * r).view(n_out, r).t().reshape(-1))
+            self._shapes += [(n_in, r), (r, n_out)]
+        device = next(peft_model.parameters()).device
+        self._gather = torch.cat(blocks).to(device) if blocks else torch.zeros(0, dtype=torch.long, device=device)
+        self._sizes = [a * b for a, b in self._shapes]
         for module in slots:
             module.register_forward_hook(self._hook(module))
 
@@ -106,24 +118,28 @@ class MultiLora:
 
         ``bank`` must be in the model's dtype and on its device; PEFT's own
         LoRA path is off inside, so only the bank's adapters apply. Each
-        layer's A^T [G, in, r] and B^T [G, r, out] are laid out contiguously
-        once here, for every forward of the block (one copy of the bank per
-        batch: on CPU a strided bmm over G small matrices is several times
-        slower than a contiguous one, and a decode step runs it per layer)."""
+        layer's A^T [G, in, r] and B^T [G, r, out] are laid out once here, for
+        every forward of the block, by one gather of the bank (each adapter's
+        matrix contiguous: on CPU a bmm over G small transposed views is several
+        times slower, and a decode step runs it per layer)."""
         if bank.dim() != 2:
             raise ValueError(f"MultiLora.active: expected a [G, d] bank, got shape {list(bank.shape)}")
+        parts = bank.index_select(1, self._gather).split(self._sizes, dim=1)  # each [G, in*r] or [G, r*out], row-major
         self._weights = {
-            module: (_view(bank, s.a_offset, s.a_shape).transpose(1, 2).contiguous(),
-                     _view(bank, s.b_offset, s.b_shape).transpose(1, 2).contiguous(), s.scaling)
-            for module, s in self.slots.items()
+            module: (parts[2 * i].unflatten(1, self._shapes[2 * i]), parts[2 * i + 1].unflatten(1, self._shapes[2 * i + 1]),
+                     s.scaling)
+            for i, (module, s) in enumerate(self.slots.items())
         }
-        for module in self.slots:  # PEFT's path off in these layers only (PeftModel.disable_adapter walks
-            module.enable_adapters(False)  # every module and parameter: 1.4 % of a zoo step)
+        # PEFT's own path off in these layers only, by the flag its forward reads: `enable_adapters` also resets
+        # requires_grad on every adapter parameter, and `PeftModel.disable_adapter` walks every module (together
+        # 1.7 % of a zoo step); tests/test_multi_lora.py checks that the flag still switches PEFT's path.
+        for module in self.slots:
+            module._disable_adapters = True
         try:
             yield
         finally:
             for module in self.slots:
-                module.enable_adapters(True)
+                module._disable_adapters = False
             self._weights = {}
 
     def keep(self, kept: torch.Tensor) -> None:

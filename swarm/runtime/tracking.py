@@ -2,10 +2,10 @@
 
 metrics.jsonl is the source of truth: one JSON object per swarm step, appended
 and fsynced as each step ends (on the run's writer thread, before the step's
-checkpoint). W&B mirrors it: slash-separated scalars each
-step, and a table sampling the step's items every ``logger.table_every``
-steps and at the last one (a table costs 2-3 % of a zoo step, the scalars
-~0.2 %: docs/performance.md); at the end the flattened summary
+checkpoint). W&B mirrors it, from a process of its own
+(swarm/runtime/wandb_process.py: the run's process only queues plain data):
+slash-separated scalars each step, and a table sampling the step's items
+every ``logger.table_every`` steps and at the last one; at the end the flattened summary
 (``heldout/utility``, ...), the final dataset as a table, the plots as images
 and the best generator and its data as artifacts carrying the config. The run
 is named by its overrides, its job_type is the method. ``logger=none`` turns
@@ -13,12 +13,10 @@ W&B off. Only the main process constructs a Tracker.
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import logging
 import math
-import os
 import secrets
 from pathlib import Path
 from typing import Any, Mapping
@@ -31,6 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from swarm.runtime.errors import ConfigError  # noqa: E402
 from swarm.runtime.files import OrderedWriter, append_synced, atomic_write_bytes, atomic_write_text, dumps, jsonl  # noqa: E402
 from swarm.runtime.wandb_mode import wandb_mode  # noqa: E402
+from swarm.runtime.wandb_process import Image, Table, WandbProcess  # noqa: E402
 
 log = logging.getLogger("dswarm")
 
@@ -150,35 +149,25 @@ class Tracker:
         """The end of the run on W&B: summary, final dataset table, plots, artifacts."""
         if self.wandb is None:
             return
-        import wandb
-
-        self.wandb.summary.update(flatten(summary))
+        self.wandb.update_summary(flatten(summary))
         media: dict[str, Any] = {"final/dataset": self._table(final_rows, "heldout_scores")}
         if candidates := summary.get("selection", {}).get("candidates"):  # the fresh selection, one row a candidate
             columns = list(candidates[0])
-            media["selection/candidates"] = wandb.Table(columns=columns, data=[[c[k] for k in columns] for c in candidates])
+            media["selection/candidates"] = Table(columns, [[c[k] for k in columns] for c in candidates])
         for png in sorted((self.run_dir / "plots").glob("*.png")):
-            media[f"plots/{png.stem}"] = wandb.Image(str(png))
+            media[f"plots/{png.stem}"] = Image(str(png))
         step = self.rows[-1]["step"] if self.rows else 0
         if self.unlogged is not None and self.unlogged[0] == step:  # the last step's table, when table_every skipped it
             media["items"] = self._table(self.unlogged[1], "scores")
         self.wandb.log(media, step=step)
         best = self.run_dir / "best"
         metadata = {"config": self.config, "heldout/utility": summary.get("heldout", {}).get("utility")}
-        generator = wandb.Artifact("best-generator", type="model", metadata=metadata)
-        generator.add_dir(str(best / "generator"))
-        self.wandb.log_artifact(generator)
-        data = wandb.Artifact("best-data", type="dataset", metadata=metadata)
-        data.add_file(str(best / "data.jsonl"))
-        if (best / "dataset").is_dir():
-            data.add_dir(str(best / "dataset"), name="dataset")
-        self.wandb.log_artifact(data)
+        self.wandb.log_artifact("best-generator", "model", metadata, dirs={str(best / "generator"): None})
+        dirs = {str(best / "dataset"): "dataset"} if (best / "dataset").is_dir() else {}
+        self.wandb.log_artifact("best-data", "dataset", metadata, dirs=dirs, files={str(best / "data.jsonl"): None})
 
-    def _table(self, rows: list[dict], scores_key: str):
-        import wandb
-
-        columns, data = item_columns(rows, scores_key)
-        return wandb.Table(columns=columns, data=data)
+    def _table(self, rows: list[dict], scores_key: str) -> Table:
+        return Table(*item_columns(rows, scores_key))
 
     def finish(self, exit_code: int = 0) -> None:
         """End the W&B run; an offline one says, once, the command that uploads it."""
@@ -189,36 +178,28 @@ class Tracker:
                 log.info("W&B ran offline; upload the run with: wandb sync %s", self.run_dir / "wandb" / "offline-run-*")
 
 
-def _start_wandb(run_dir: Path, logger: Mapping[str, Any], config: Mapping[str, Any], mode: str):
+def _start_wandb(run_dir: Path, logger: Mapping[str, Any], config: Mapping[str, Any], mode: str) -> WandbProcess:
     """Named by the overrides, job_type = method; the run id lives in the run dir so resume continues it."""
-    os.environ.setdefault("WANDB_SILENT", "true")
-    import wandb
-
     id_file = run_dir / "wandb_run_id"
     run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(4)
     atomic_write_text(id_file, run_id)
     method = config.get("method", {}).get("name")
     task = str(config.get("task", {}).get("_target_", "")).rsplit(".", 1)[-1].removesuffix("Task").lower()  # ArithTask: arith
     auto = [method, config.get("objective", {}).get("name"), f"task={task}"]
-    run = wandb.init(
-        project=logger.get("project", "data-swarms"),
-        entity=logger.get("entity"),
-        name=logger.get("name"),
-        job_type=method,
-        group=logger.get("group"),
-        tags=list(dict.fromkeys([t for t in auto if t] + list(logger.get("tags") or []))),
-        dir=str(run_dir),
-        mode=mode,
-        id=run_id,
-        resume="allow",
-        config=dict(config),
-        settings=wandb.Settings(console="off", x_disable_stats=True),
-    )
-    if importlib.util.find_spec("pandas") is not None:
-        # wandb imports pandas on its first table or image (to ask whether it is a DataFrame): ~1 s that
-        # the first step logging a table paid inside the search (docs/performance.md); paid here instead.
-        import pandas  # noqa: F401
-    return run
+    return WandbProcess({
+        "project": logger.get("project", "data-swarms"),
+        "entity": logger.get("entity"),
+        "name": logger.get("name"),
+        "job_type": method,
+        "group": logger.get("group"),
+        "tags": list(dict.fromkeys([t for t in auto if t] + list(logger.get("tags") or []))),
+        "dir": str(run_dir),
+        "mode": mode,
+        "id": run_id,
+        "resume": "allow",
+        "config": dict(config),
+        "settings": {"console": "off", "x_disable_stats": True},
+    })
 
 
 def plot_utility(rows: list[dict], path: Path) -> None:
