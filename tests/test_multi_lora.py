@@ -279,8 +279,11 @@ def test_smollm2_multi_lora_equals_one_at_a_time(tmp_path):
     assert len({tuple(texts) for texts in batched}) > 1
 
 
-def test_a_step_logs_one_progress_line_per_phase(zoo_models, caplog):
-    """Off a terminal (a log, a pipe, pytest), each phase is one log line with its rate; nothing when off."""
+@pytest.mark.parametrize("line_after_s", [0.0, 3600.0])
+def test_a_step_logs_one_progress_line_per_long_phase(zoo_models, caplog, monkeypatch, line_after_s):
+    """Off a terminal (a log, a pipe, pytest), each phase of at least LINE_AFTER_S is one log line with its
+    rate (with 0, every phase); shorter phases and a run with progress off log nothing."""
+    from swarm.runtime import progress as progress_mod
     from generators.takers.lora_panel import AnswerSettings, TakerPanel
     from generators.writer import Writer, WriterSettings
     from objectives.judging.judges import VerifierJudge
@@ -290,6 +293,7 @@ def test_a_step_logs_one_progress_line_per_phase(zoo_models, caplog):
     from swarm.runtime.dist import Dist
     from swarm.search.evaluate import Evaluator
 
+    monkeypatch.setattr(progress_mod, "LINE_AFTER_S", line_after_s)
     gen, takers = zoo_models
     task = ArithTask(n_dev=16, n_test=4, seed=0)
     writer = Writer(gen, task, WriterSettings(GENERATOR_TEMPLATE, N_SHOTS, N_NEW, 2, 30, 1.0, 1.0, 8))
@@ -303,7 +307,7 @@ def test_a_step_logs_one_progress_line_per_phase(zoo_models, caplog):
         with caplog.at_level(logging.INFO, logger="dswarm"):
             runs[progress] = ev.evaluate(_moved(gen, 3), seed=1).utility
         lines = [r.getMessage() for r in caplog.records if r.name == "dswarm"]
-        if progress:
+        if progress and line_after_s == 0:
             assert [line.split(":")[0] for line in lines] == ["generate", "answer", "judge"]
             assert all(re.search(r" in \d+\.\d s \(\d+\.\d \w+/s\)$", line) for line in lines), lines
         else:

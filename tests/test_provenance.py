@@ -52,11 +52,17 @@ def test_the_initial_best_experts_held_out_utility_is_the_yardstick(runs):
     assert set(swarm["initial_heldout"]) >= {"utility", "objective", "takers", "valid_fraction"}
 
 
-def test_progress_in_a_log_is_one_line_per_phase(caplog, monkeypatch):
+def test_progress_in_a_log_is_one_line_per_long_phase(caplog, monkeypatch):
+    from swarm.runtime import progress
+
     err = io.StringIO()  # not a terminal, as under Slurm or a pipe
     monkeypatch.setattr(sys, "stderr", err)
     clock: dict[str, float] = {}
     with caplog.at_level(logging.INFO, logger="dswarm"):
+        with phase("answer", 64, "answer", True, clock) as tick:  # shorter than LINE_AFTER_S (1 s): no line
+            tick(64)
+        assert caplog.records == [] and clock["answer"] > 0
+        monkeypatch.setattr(progress, "LINE_AFTER_S", 0.0)
         with phase("generate", 640, "item", True, clock) as tick:
             for _ in range(10):
                 tick(64)
