@@ -80,11 +80,15 @@ class Writer:
             batch_size=s.batch_size, seed=seed, max_batch_tokens=s.max_batch_tokens,
             progress=progress and (lambda rows: progress(rows * s.items_per_prompt)),
         )
-        out = []
-        for particle in texts:
-            items = []
-            for ex, text in zip(shots, particle):
-                items.extend(self.task.parse_item(t) for t in parse_items(text, s.items_per_prompt, start=len(ex) + 1))
-            items = verify(items, self.verifier)
-            out.append(self.contamination.screen(items) if self.contamination is not None else items)
-        return out
+        slots = [[t for ex, text in zip(shots, particle) for t in parse_items(text, s.items_per_prompt, start=len(ex) + 1)]
+                 for particle in texts]
+        items = self._items(list(dict.fromkeys(t for particle in slots for t in particle)))
+        return [[items[t] for t in particle] for particle in slots]
+
+    def _items(self, texts: list[str | None]) -> dict[str | None, Item]:
+        """Each distinct item text of a step parsed, verified and screened once: an item is a function of its
+        text, and the particles of a step write many of the same ones (on the zoo a quarter are distinct)."""
+        items = verify([self.task.parse_item(t) for t in texts], self.verifier)
+        if self.contamination is not None:
+            items = self.contamination.screen(items)
+        return dict(zip(texts, items))

@@ -43,36 +43,36 @@ def score_sets(item_sets: Sequence[Sequence[Item]], answer_all: AnswerAll, n_tak
 
     The distinct valid inputs of all sets are answered in one call (neighbouring
     particles write many of the same items; answers are greedy, so one answer
-    serves every copy) and every (item, answer) pair is judged in one call.
+    serves every copy), and each distinct (input, taker's answer) is judged once,
+    all in one call: an item is a function of its input (its writer parses each
+    text once), so every copy gets that score.
     """
-    inputs = list(dict.fromkeys(item.input for items in item_sets for item in items if item.valid))
+    first: dict[str, Item] = {}
+    for item in (item for items in item_sets for item in items if item.valid):
+        first.setdefault(item.input, item)
+    inputs = list(first)
     answers = answer_all(inputs) if inputs else [[] for _ in range(n_takers)]
     column = {text: i for i, text in enumerate(inputs)}
     pairs_items, pairs_answers, where = [], [], []
-    missing = [0] * len(item_sets)
-    for p, items in enumerate(item_sets):
-        for n, item in enumerate(items):
-            if item.valid:
-                for t in range(n_takers):
-                    answer = answers[t][column[item.input]]
-                    if answer is None:  # no answer to judge: missing, not wrong
-                        missing[p] += 1
-                        continue
-                    pairs_items.append(item)
-                    pairs_answers.append(answer)
-                    where.append((p, t, n))
+    for t in range(n_takers):
+        for i, text in enumerate(inputs):
+            if answers[t][i] is not None:  # no answer to judge: missing, not wrong
+                pairs_items.append(first[text])
+                pairs_answers.append(answers[t][i])
+                where.append((t, i))
     judged = judge(pairs_items, pairs_answers) if pairs_items else []
-    values = [[[math.nan] * len(items) for _ in range(n_takers)] for items in item_sets]  # lists: a tensor write a pair cost ~1 % of a zoo step
-    for (p, t, n), s in zip(where, judged):
+    table = [[math.nan] * len(inputs) for _ in range(n_takers)]  # [taker][input]; NaN: missing
+    for (t, i), s in zip(where, judged):
         if s is not None and 0.0 <= s <= 1.0:
-            values[p][t][n] = float(s)
-        else:
-            missing[p] += 1
-    return [
-        Scores(torch.tensor(v, dtype=torch.float32).reshape(n_takers, len(items)),
-               torch.tensor([item.valid for item in items], dtype=torch.bool), m)
-        for v, items, m in zip(values, item_sets, missing)
-    ]
+            table[t][i] = float(s)
+    out = []
+    for items in item_sets:
+        cols = [column[item.input] if item.valid else None for item in items]
+        values = [[math.nan if c is None else row[c] for c in cols] for row in table]  # lists: a tensor write a pair cost ~1 % of a zoo step
+        missing = sum(math.isnan(row[c]) for row in table for c in cols if c is not None)
+        out.append(Scores(torch.tensor(values, dtype=torch.float32).reshape(n_takers, len(items)),
+                          torch.tensor([item.valid for item in items], dtype=torch.bool), missing))
+    return out
 
 
 def score_items(items: Sequence[Item], answer: Callable[[int, list[str]], list[str]], n_takers: int, judge: Judge) -> Scores:
