@@ -8,7 +8,7 @@ given here, with timers wrapped around the model's generation (every decoded
 batch of the generators and the takers: `Decoding.run`, and the tokenizing of
 their prompts: `LoraModel._encode`) and the judge's `score`. Everything else
 inside the search loop is the swarm's own bookkeeping: adapter swaps, item
-parsing, realism (BM25), objectives, PSO, metrics/W&B logging, data files,
+parsing, realism (BM25), objectives, PSO, metrics and the hand-off to W&B's process, data files,
 the checkpoint, progress bars. Target: <= 2 % of a step. The share without
 counting tokenizing as generation is printed too. The step's data file and
 checkpoint are written on a background thread while the next step generates;
@@ -28,7 +28,7 @@ the search (the step's figures, without the final held-out evaluation and
 its memory peak).
 
 The same child's peak RSS (os.wait4) and the peak summed RSS of its process
-tree (W&B's service included, sampled every 0.1 s) are printed against the
+tree (W&B's process and service included, sampled every 0.1 s) are printed against the
 2 GiB target. The zoo is built first, outside the measured process.
 The last line is `overhead: X.Y%` (this checkout's median over --reps).
 """
@@ -216,7 +216,7 @@ def report(label: str, run: dict, search_only: bool) -> tuple[float, float]:
           f"(target <= {TARGET_OVERHEAD:.0f}%); counting tokenizing as overhead: {strict:.1f}%")
     if not search_only:
         verdict = "OK" if max(run["rss_mib"], run["tree_mib"]) <= TARGET_RSS_MIB else "OVER"
-        print(f"  peak RSS: dswarm {run['rss_mib']:.0f} MiB, process tree (W&B service included) {run['tree_mib']:.0f} MiB; "
+        print(f"  peak RSS: dswarm {run['rss_mib']:.0f} MiB, process tree (W&B's processes included) {run['tree_mib']:.0f} MiB; "
               f"target {TARGET_RSS_MIB} MiB: {verdict}")
     return overhead, strict
 
