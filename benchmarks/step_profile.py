@@ -212,8 +212,9 @@ def report(label: str, run: dict, search_only: bool) -> tuple[float, float]:
           f"({1e3 * run['background'] / max(steps, 1):.1f} ms a step, not in the share)")
     overhead = 100 * (total - model - t.get("judge", 0.0)) / total
     strict = overhead + 100 * t.get("tokenize prompts", 0.0) / total
-    print(f"  overhead outside generation (tokenize + decode) and judge: {overhead:.1f}% of the step "
-          f"(target <= {TARGET_OVERHEAD:.0f}%); counting tokenizing as overhead: {strict:.1f}%")
+    per_step_ms = 1e3 * total * overhead / 100 / max(steps, 1)  # the share moves with generate's speed; this does not
+    print(f"  overhead outside generation (tokenize + decode) and judge: {overhead:.1f}% of the step, "
+          f"{per_step_ms:.1f} ms a step (target <= {TARGET_OVERHEAD:.0f}%); counting tokenizing as overhead: {strict:.1f}%")
     if not search_only:
         verdict = "OK" if max(run["rss_mib"], run["tree_mib"]) <= TARGET_RSS_MIB else "OVER"
         print(f"  peak RSS: dswarm {run['rss_mib']:.0f} MiB, process tree (W&B's processes included) {run['tree_mib']:.0f} MiB; "
