@@ -5,7 +5,7 @@ the items table and hooks the console, all Python that held the run's GIL:
 ~0.9 % of a zoo step (docs/performance.md). A thread would not help (the GIL:
 a step got slower when W&B logged from the writer thread); another process
 runs it on another core while the next step generates, and keeps wandb's
-imports (pandas with it) out of the run's process.
+import (seconds, and its console hook) out of the run's process.
 
 The run's side (`WandbProcess`) queues plain data: numbers, `Table` and
 `Image` (made into wandb's objects over there), summaries and artifacts by
