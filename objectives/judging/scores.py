@@ -43,31 +43,35 @@ def score_sets(item_sets: Sequence[Sequence[Item]], answer_all: AnswerAll, n_tak
 
     The distinct valid inputs of all sets are answered in one call (neighbouring
     particles write many of the same items; answers are greedy, so one answer
-    serves every copy), and each distinct (input, taker's answer) is judged once,
-    all in one call: an item is a function of its input (its writer parses each
-    text once), so every copy gets that score.
+    serves every copy), and each distinct (item, taker's answer) is judged once,
+    all in one call: the judge reads an item's input and reference answer, so
+    every copy of an item gets that score (two items that share an input but not
+    a reference answer are judged apart).
     """
-    first: dict[str, Item] = {}
+    first: dict[tuple[str, str | None], Item] = {}
     for item in (item for items in item_sets for item in items if item.valid):
-        first.setdefault(item.input, item)
-    inputs = list(first)
+        first.setdefault((item.input, item.output), item)
+    keys = list(first)
+    inputs = list(dict.fromkeys(text for text, _ in keys))
     answers = answer_all(inputs) if inputs else [[] for _ in range(n_takers)]
     column = {text: i for i, text in enumerate(inputs)}
     pairs_items, pairs_answers, where = [], [], []
     for t in range(n_takers):
-        for i, text in enumerate(inputs):
-            if answers[t][i] is not None:  # no answer to judge: missing, not wrong
-                pairs_items.append(first[text])
-                pairs_answers.append(answers[t][i])
-                where.append((t, i))
+        for k, key in enumerate(keys):
+            answer = answers[t][column[key[0]]]
+            if answer is not None:  # no answer to judge: missing, not wrong
+                pairs_items.append(first[key])
+                pairs_answers.append(answer)
+                where.append((t, k))
     judged = judge(pairs_items, pairs_answers) if pairs_items else []
-    table = [[math.nan] * len(inputs) for _ in range(n_takers)]  # [taker][input]; NaN: missing
-    for (t, i), s in zip(where, judged):
+    table = [[math.nan] * len(keys) for _ in range(n_takers)]  # [taker][distinct item]; NaN: missing
+    for (t, k), s in zip(where, judged):
         if s is not None and 0.0 <= s <= 1.0:
-            table[t][i] = float(s)
+            table[t][k] = float(s)
+    index = {key: k for k, key in enumerate(keys)}
     out = []
     for items in item_sets:
-        cols = [column[item.input] if item.valid else None for item in items]
+        cols = [index[(item.input, item.output)] if item.valid else None for item in items]
         values = [[math.nan if c is None else row[c] for c in cols] for row in table]  # lists: a tensor write a pair cost ~1 % of a zoo step
         missing = sum(math.isnan(row[c]) for row in table for c in cols if c is not None)
         out.append(Scores(torch.tensor(values, dtype=torch.float32).reshape(n_takers, len(items)),
