@@ -46,11 +46,6 @@ class _Slot:
     scaling: float
 
 
-def _view(bank: torch.Tensor, offset: int, shape: tuple[int, int]) -> torch.Tensor:
-    """[G, *shape] view of every adapter's tensor at ``offset`` (row stride of the bank)."""
-    return bank[:, offset : offset + shape[0] * shape[1]].unflatten(1, shape)
-
-
 class MultiLora:
     """Forward hooks on one adapter's LoRA layers that apply a bank of adapters, one per row segment."""
 
@@ -125,11 +120,8 @@ class MultiLora:
         if bank.dim() != 2:
             raise ValueError(f"MultiLora.active: expected a [G, d] bank, got shape {list(bank.shape)}")
         parts = bank.index_select(1, self._gather).split(self._sizes, dim=1)  # each [G, in*r] or [G, r*out], row-major
-        self._weights = {
-            module: (parts[2 * i].unflatten(1, self._shapes[2 * i]), parts[2 * i + 1].unflatten(1, self._shapes[2 * i + 1]),
-                     s.scaling)
-            for i, (module, s) in enumerate(self.slots.items())
-        }
+        laid = [part.unflatten(1, shape) for part, shape in zip(parts, self._shapes)]  # each layer's A^T, then its B^T
+        self._weights = {module: (a_t, b_t, s.scaling) for (module, s), a_t, b_t in zip(self.slots.items(), laid[0::2], laid[1::2])}
         # PEFT's own path off in these layers only, by the flag its forward reads: `enable_adapters` also resets
         # requires_grad on every adapter parameter, and `PeftModel.disable_adapter` walks every module (together
         # 1.7 % of a zoo step); tests/test_multi_lora.py checks that the flag still switches PEFT's path.
