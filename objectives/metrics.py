@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Callable, Iterable, Mapping
 
 import torch
@@ -46,19 +47,20 @@ def _clean(S: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
 
 def taker_means(S: Tensor, mask: Tensor) -> Tensor:
     """Mean scored value of each taker on each particle's items, ``[P, T]``; NaN if none scored."""
-    Sz, m = _clean(S, mask)
+    return _means(*_clean(S, mask))
+
+
+def _means(Sz: Tensor, m: Tensor) -> Tensor:
     count = m.sum(-1)
     return torch.where(count > 0, Sz.sum(-1) / count.clamp(min=1), torch.full((), math.nan, dtype=Sz.dtype, device=Sz.device))
 
 
-def _scored(mask: Tensor, S: Tensor) -> Tensor:
-    """``[P]`` True where a particle has at least one usable score."""
-    return (mask.bool() & torch.isfinite(S)).flatten(1).any(1)
-
-
 def difficulty(S: Tensor, mask: Tensor) -> Tensor:
     """1 - the best taker's mean score: high when the data is hard for every taker."""
-    means = taker_means(S, mask)
+    return _difficulty(taker_means(S, mask))
+
+
+def _difficulty(means: Tensor) -> Tensor:
     if means.shape[-1] == 0:
         return means.new_zeros(means.shape[:-1])
     best = torch.nan_to_num(means, nan=-math.inf).amax(-1)
@@ -71,7 +73,10 @@ def separation(S: Tensor, mask: Tensor) -> Tensor:
     The adjacent gaps of a sorted list telescope: their mean is (max - min) / (T' - 1),
     where T' is the number of takers with a scored item.
     """
-    means = taker_means(S, mask)
+    return _separation(taker_means(S, mask))
+
+
+def _separation(means: Tensor) -> Tensor:
     if means.shape[-1] == 0:
         return means.new_zeros(means.shape[:-1])
     present = ~torch.isnan(means)
@@ -90,9 +95,12 @@ def novelty(S: Tensor, mask: Tensor, orig_means: Tensor, eps: float = 1e-3) -> T
     every probability >= eps / (T (1 + eps)), so the KL is finite, including when a
     taker scores 0. One taker present gives 0.
     """
+    return _novelty(taker_means(S, mask), orig_means, eps)
+
+
+def _novelty(means: Tensor, orig_means: Tensor, eps: float) -> Tensor:
     if not eps > 0:
         raise ValueError(f"objective.novelty_eps: must be > 0, got {eps}")
-    means = taker_means(S, mask)
     orig = torch.as_tensor(orig_means, dtype=means.dtype, device=means.device)
     if orig.shape != means.shape[-1:]:
         raise ValueError(f"orig_means must be [T]={means.shape[-1]}, got {tuple(orig.shape)}")
@@ -116,17 +124,20 @@ def consistency(S: Tensor, mask: Tensor, chunks: int = 4) -> Tensor:
     its own chunk; a single item is one chunk, std 0, consistency 1. Per taker, the
     std is taken over the chunks in which that taker has a score.
     """
+    return _consistency(*_clean(S, mask), chunks)
+
+
+def _consistency(Sz: Tensor, m: Tensor, chunks: int) -> Tensor:
     if chunks < 1:
         raise ValueError(f"objective.chunks: must be >= 1, got {chunks}")
-    Sz, m = _clean(S, mask)
     item = m.any(1)                                            # [P, N] scored by someone
     n = item.sum(-1, keepdim=True)                             # [P, 1]
     k = n.clamp(max=chunks).clamp(min=1)
     rank = item.long().cumsum(-1) - 1                          # [P, N]
     chunk = torch.div(rank.clamp(min=0) * k, n.clamp(min=1), rounding_mode="floor")
-    onehot = torch.nn.functional.one_hot(chunk, chunks).to(Sz.dtype) * item.unsqueeze(-1)  # [P, N, K]
-    sums = torch.einsum("ptn,pnk->ptk", Sz, onehot)
-    counts = torch.einsum("ptn,pnk->ptk", m.to(Sz.dtype), onehot)
+    onehot = (chunk.unsqueeze(-1) == torch.arange(chunks, device=chunk.device)).to(Sz.dtype) * item.unsqueeze(-1)  # [P, N, K]
+    sums = torch.bmm(Sz, onehot)                               # [P, T, K]
+    counts = torch.bmm(m.to(Sz.dtype), onehot)
     has = counts > 0                                           # [P, T, K]
     cmeans = sums / counts.clamp(min=1)
     nk = has.sum(-1)                                           # [P, T]
@@ -160,6 +171,17 @@ class ObjectiveInputs:
     chunks: int = 4
     eps: float = 1e-3
 
+    @cached_property
+    def cleaned(self) -> tuple[Tensor, Tensor]:
+        """The scores with missing entries zeroed and the mask of usable ones, ``[P, T, N]`` each; computed once
+        for every component that reads them (a step's objective is ~100 small tensor ops, each ~3 us on CPU)."""
+        return _clean(self.scores, self.mask)
+
+    @cached_property
+    def means(self) -> Tensor:
+        """``taker_means(scores, mask)``, ``[P, T]``, computed once."""
+        return _means(*self.cleaned)
+
 
 def _need(value, name: str, objective: str):
     if value is None:
@@ -170,19 +192,19 @@ def _need(value, name: str, objective: str):
 # The components by name (objectives/registry.py points at these): (ObjectiveInputs) -> Tensor[P].
 
 def difficulty_of(x: ObjectiveInputs) -> Tensor:
-    return difficulty(x.scores, x.mask)
+    return _difficulty(x.means)
 
 
 def separation_of(x: ObjectiveInputs) -> Tensor:
-    return separation(x.scores, x.mask)
+    return _separation(x.means)
 
 
 def novelty_of(x: ObjectiveInputs) -> Tensor:
-    return novelty(x.scores, x.mask, _need(x.orig_means, "orig_means", "novelty"), x.eps)
+    return _novelty(x.means, _need(x.orig_means, "orig_means", "novelty"), x.eps)
 
 
 def consistency_of(x: ObjectiveInputs) -> Tensor:
-    return consistency(x.scores, x.mask, x.chunks)
+    return _consistency(*x.cleaned, x.chunks)
 
 
 def realism_of(x: ObjectiveInputs) -> Tensor:
@@ -200,7 +222,7 @@ def components(names: Iterable[str], inputs: ObjectiveInputs,
     if inputs.scores.shape[1] == 0:  # no takers: nothing is judged, only realism can apply
         scored = torch.ones(inputs.scores.shape[0], dtype=torch.bool, device=inputs.scores.device)
     else:
-        scored = _scored(inputs.mask, inputs.scores)
+        scored = inputs.cleaned[1].flatten(1).any(1)  # a particle with at least one usable score
     out = {}
     for name in names:
         fn = extra[name] if name in extra else registry.component(name)

@@ -59,7 +59,9 @@ class Realism:
         self.k1, self.b = k1, b
         self.n_docs = len(docs)
         self.avg_len = sum(len(d) for d in docs) / self.n_docs
-        self._df = Counter(tok for d in docs for tok in set(d))
+        df = Counter(tok for d in docs for tok in set(d))
+        self._idf = {tok: self._lucene_idf(n) for tok, n in df.items()}  # every token's idf, computed once
+        self._idf_unseen = self._lucene_idf(0)
         self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
         self._bm25.index(docs, show_progress=False)
         self._vocab = self._bm25.vocab_dict
@@ -68,15 +70,16 @@ class Realism:
     def __repr__(self) -> str:
         return f"Realism(n_docs={self.n_docs}, top_k={self.top_k})"
 
-    def _idf(self, token: str) -> float:
-        df = self._df.get(token, 0)  # Lucene idf, as bm25s(method="lucene")
+    def _lucene_idf(self, df: int) -> float:
+        """The idf of a token in ``df`` documents, as bm25s(method="lucene")."""
         return math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))
 
     def self_score(self, tokens: Sequence[str]) -> float:
         """BM25 of a token list against itself as a document, in the index's statistics."""
         tf = Counter(tokens)
         norm = self.k1 * (1 - self.b + self.b * len(tokens) / self.avg_len)
-        return sum(self._idf(t) * c / (c + norm) for t, c in tf.items())
+        idf, unseen = self._idf, self._idf_unseen
+        return sum(idf.get(t, unseen) * c / (c + norm) for t, c in tf.items())
 
     def similarities(self, texts: Sequence[str | None]) -> np.ndarray:
         """Normalized similarity of each text to every corpus entry, in [0, 1], ``[len(texts), n_docs]``.
@@ -86,22 +89,22 @@ class Realism:
         in token order, so a text's row does not depend on the batch it is in.
         """
         index = self._bm25.scores
-        indptr = index["indptr"]
-        rows, spans, norms = [], [], np.ones(len(texts))
+        rows, ids, norms = [], [], np.ones(len(texts))
         for r, text in enumerate(texts):
             tokens = tokenize(text)
-            ids = [self._vocab[t] for t in dict.fromkeys(tokens) if t in self._vocab]
-            if ids:
+            known = [self._vocab[t] for t in dict.fromkeys(tokens) if t in self._vocab]
+            if known:
                 norms[r] = self.self_score(tokens)
-                for i in ids:
-                    rows.append(r)
-                    spans.append((indptr[i], indptr[i + 1]))
+                rows += [r] * len(known)
+                ids += known
         cells = np.zeros(len(texts) * self.n_docs)
-        if spans:
-            docs = np.concatenate([index["indices"][a:b] for a, b in spans])
-            weights = np.concatenate([index["data"][a:b] for a, b in spans])
-            owner = np.repeat(np.asarray(rows), [b - a for a, b in spans])
-            cells = np.bincount(owner * self.n_docs + docs, weights=weights, minlength=cells.size)
+        if ids:
+            starts, ends = index["indptr"][ids], index["indptr"][np.asarray(ids) + 1]
+            lengths = ends - starts
+            # the postings of every (text, token) pair, concatenated in order: span j is starts[j] + 0..lengths[j]-1
+            at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
+            owner = np.repeat(np.asarray(rows), lengths)
+            cells = np.bincount(owner * self.n_docs + index["indices"][at], weights=index["data"][at], minlength=cells.size)
         raw = cells.reshape(len(texts), self.n_docs)
         return np.clip(raw / norms[:, None], 0.0, 1.0).astype(np.float32)
 

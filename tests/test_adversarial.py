@@ -12,6 +12,7 @@ from objectives.judging.llm_judges import HFLLMJudge
 from objectives.judging.scores import Scores
 from objectives.tasks.arith import solve
 from objectives.tasks.item import Item
+from swarm.runtime import checkpoint
 from swarm.runtime.errors import ConfigError
 from swarm.search.evaluate import Evaluation, ParticleResult
 from swarm.search.methods.adversarial_pool import (
@@ -169,7 +170,7 @@ def adv_run(tiny_zoo, tmp_path_factory):
 @pytest.mark.slow
 def test_adversarial_run_writes_contract(adv_run, tiny_zoo):
     for rel in ("summary.json", "metrics.jsonl", "best/data.jsonl", "best/generator/adapter_model.safetensors",
-                "best/taker/adapter_config.json", "best/taker/adapter_model.safetensors", "checkpoint/state.pt"):
+                "best/taker/adapter_config.json", "best/taker/adapter_model.safetensors", "checkpoint/state.safetensors"):
         assert (adv_run / rel).exists(), rel
     rows = read_jsonl(adv_run / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2, 3]
@@ -200,7 +201,7 @@ def test_pool_and_best_taker_are_checkpointed(adv_run, tiny_zoo):
     from generators.models.adapter_files import read_adapter
     from generators.models.particles import flatten, spec_of
 
-    state = torch.load(adv_run / "checkpoint" / "state.pt", weights_only=True)
+    state = checkpoint.read(adv_run / "checkpoint" / "state.safetensors")
     assert state["method"] == "adversarial" and state["step"] == 3
     pool = state["pool"]
     assert len(pool) == POOL
@@ -234,7 +235,7 @@ def test_controls(tmp_path, tiny_zoo, control, generated):
     run(*ADV, "pso.max_steps=2", control, run_dir=run_dir)
     rows = read_jsonl(run_dir / "metrics.jsonl")
     assert [r["pool/generated"] for r in rows][-1] == generated
-    pool = torch.load(run_dir / "checkpoint" / "state.pt", weights_only=True)["pool"]
+    pool = checkpoint.read(run_dir / "checkpoint" / "state.safetensors")["pool"]
     assert all(r["output"] == str(solve(r["input"])) for r in pool if r["source"] != "dev")
     assert "test" in json.loads((run_dir / "summary.json").read_text())["adversarial"]
 
@@ -245,7 +246,7 @@ def test_reference_feed_run_drifts_its_pool(tmp_path, tiny_zoo):
     run_dir = tmp_path / "reference"
     run(*ADV, "pso.max_steps=3", "method.feed=reference", "method.replace_fraction=0.5", run_dir=run_dir)
     rows = read_jsonl(run_dir / "metrics.jsonl")
-    pool = torch.load(run_dir / "checkpoint" / "state.pt", weights_only=True)["pool"]
+    pool = checkpoint.read(run_dir / "checkpoint" / "state.safetensors")["pool"]
     assert len(pool) == POOL and rows[-1]["pool/generated"] == sum(r["source"] != "dev" for r in pool) > 0
     assert sum(r["pool/replaced"] for r in rows) >= rows[-1]["pool/generated"]
     assert sum(r["source"] == "step_003" for r in pool) == rows[-1]["pool/replaced"]
@@ -261,7 +262,7 @@ def test_a_bf16_run_moves_the_lora_takers(tiny_zoo, tmp_path):
 
     for dtype in ("float32", "bfloat16"):
         run(*ADV, f"dtype={dtype}", "pso.max_steps=1", run_dir=tmp_path / dtype)
-    state = torch.load(tmp_path / "bfloat16" / "checkpoint" / "state.pt", weights_only=True)
+    state = checkpoint.read(tmp_path / "bfloat16" / "checkpoint" / "state.safetensors")
     experts = torch.stack([flatten(t, spec_of(t)) for t in (read_adapter(d)[1] for d in tiny_zoo.lora_takers.values())])
     takers = state["taker_pso"]["x"]
     assert torch.isfinite(takers).all() and (torch.cdist(takers, experts).min(dim=1).values > 0).all()  # none is still an expert

@@ -198,7 +198,7 @@ def finished_record(run_dir: Path, checkpoint: bytes) -> str:
     overrides = [*SMALL, "logger=none", "objective=difficulty"]
     write_record(run_dir, compose(overrides), compose([], return_hydra_config=True).hydra, overrides)
     (run_dir / "checkpoint").mkdir()
-    (run_dir / "checkpoint" / "state.pt").write_bytes(checkpoint)
+    (run_dir / "checkpoint" / "state.safetensors").write_bytes(checkpoint)
     return str(run_dir)
 
 

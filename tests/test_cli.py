@@ -25,7 +25,7 @@ CONTRACT = [
     "data/selection.jsonl",
     "checkpoint/selection.json",
     "plots/utility.png",
-    "checkpoint/state.pt",
+    "checkpoint/state.safetensors",
 ]
 
 

@@ -45,7 +45,7 @@ def test_two_processes_write_one_run_dir(runs):
     assert not list(scratch.glob("dswarm-rank*")), "rank 1's Hydra scratch dir was not removed"
     run = run_dirs[0]
     for rel in (".hydra/config.yaml", "metrics.jsonl", "summary.json", "best/data.jsonl", "plots/utility.png",
-                "checkpoint/state.pt", "best/generator/adapter_model.safetensors", "wandb_run_id"):
+                "checkpoint/state.safetensors", "best/generator/adapter_model.safetensors", "wandb_run_id"):
         assert (run / rel).is_file(), rel
     assert len([p for p in (run / "wandb").iterdir() if p.name.startswith("offline-run")]) == 1
     log = (run / "dswarm.log").read_text()

@@ -43,7 +43,7 @@ def uninterrupted(tiny_zoo, tmp_path_factory):
 def test_a_run_dir_is_readable_by_others_under_umask_022(uninterrupted):
     modes = {str(p.relative_to(uninterrupted)): stat.S_IMODE(p.stat().st_mode) for p in uninterrupted.rglob("*")}
     for rel in ("summary.json", "metrics.jsonl", "best/data.jsonl", "best/generator/adapter_model.safetensors",
-                "best/dataset/train.parquet", "plots/utility.png", "checkpoint/state.pt", ".hydra/config.yaml"):
+                "best/dataset/train.parquet", "plots/utility.png", "checkpoint/state.safetensors", ".hydra/config.yaml"):
         assert modes[rel] == 0o644, (rel, oct(modes[rel]))
     for rel in ("best", "best/generator", "best/dataset", "checkpoint", ".hydra"):
         assert modes[rel] == 0o755, (rel, oct(modes[rel]))
@@ -94,7 +94,7 @@ def test_a_signal_ends_with_one_line_and_the_command_that_resumes(uninterrupted,
     name = signal.Signals(sig).name
     assert lines[0].startswith(f"dswarm: interrupted ({name}) at step "), lines[0]
     step = int(lines[0].split(" at step ")[1].split()[0])
-    assert step >= 1 and (run_dir / "checkpoint" / "state.pt").is_file()
+    assert step >= 1 and (run_dir / "checkpoint" / "state.safetensors").is_file()
     console = out.read_text()
     assert console.index(f"run dir: {run_dir}") < console.index("- step 1 ")  # printed at start, before step 1
     command = shlex.split(lines[0].split("; resume: ", 1)[1])

@@ -291,11 +291,11 @@ def test_torn_metrics_line_is_ignored_and_dropped_on_resume(tmp_path):
 def test_unreadable_checkpoint_is_a_one_line_error_and_stale_temps_go(tmp_path):
     ck = tmp_path / "checkpoint"
     ck.mkdir()
-    (ck / ".state.pt.abc123.tmp").write_bytes(b"half a checkpoint")
+    (ck / ".state.safetensors.abc123.tmp").write_bytes(b"half a checkpoint")
     assert checkpoint.load(tmp_path) is None and not list(ck.iterdir())
     checkpoint.write(tmp_path, checkpoint.serialize({"step": 2, "pso": {"x": torch.ones(2, 3)}}))
     assert checkpoint.load(tmp_path)["step"] == 2
-    (ck / "state.pt").write_bytes((ck / "state.pt").read_bytes()[:100])  # torn by something other than us
+    (ck / "state.safetensors").write_bytes((ck / "state.safetensors").read_bytes()[:100])  # torn by something other than us
     with pytest.raises(ConfigError, match="^checkpoint: .* unreadable"):
         checkpoint.load(tmp_path)
 

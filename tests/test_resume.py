@@ -73,7 +73,7 @@ def _record(tmp_path: Path, *overrides: str) -> Path:
     """A run dir holding a record of ``overrides`` and a checkpoint (its content is never read by the check)."""
     write_record(tmp_path, compose([*SMALL, *overrides]), compose([], return_hydra_config=True).hydra, list(overrides))
     (tmp_path / "checkpoint").mkdir()
-    (tmp_path / "checkpoint" / "state.pt").write_bytes(b"a checkpoint")
+    (tmp_path / "checkpoint" / "state.safetensors").write_bytes(b"a checkpoint")
     return tmp_path
 
 
@@ -114,7 +114,7 @@ def test_no_checkpoint_is_a_fresh_start_and_a_checkpoint_without_record_is_refus
     check_resume(fresh, compose(SMALL), tmp_path)  # killed before its first checkpoint: nothing to compare
     bare = tmp_path / "bare"
     (bare / "checkpoint").mkdir(parents=True)
-    (bare / "checkpoint" / "state.pt").write_bytes(b"x")
+    (bare / "checkpoint" / "state.safetensors").write_bytes(b"x")
     with pytest.raises(ConfigError, match=r"^hydra.run.dir: .* holds a checkpoint but not its settings"):
         check_resume(bare, compose(SMALL), tmp_path)
 
@@ -133,26 +133,26 @@ def test_the_last_two_checkpoints_are_kept_and_the_older_serves_when_the_newer_i
     for step in (1, 2, 3):
         checkpoint.write(tmp_path, checkpoint.serialize({"step": step, "x": torch.full((2,), float(step))}))
     folder = tmp_path / "checkpoint"
-    assert sorted(p.name for p in folder.iterdir()) == ["state.prev.pt", "state.pt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["state.prev.safetensors", "state.safetensors"]
     assert checkpoint.load(tmp_path)["step"] == 3
-    (folder / "state.pt").write_bytes((folder / "state.pt").read_bytes()[:50])  # lost its tail
+    (folder / "state.safetensors").write_bytes((folder / "state.safetensors").read_bytes()[:50])  # lost its tail
     with caplog.at_level(logging.WARNING, logger="dswarm"):
         state = checkpoint.load(tmp_path)
     assert state["step"] == 2 and torch.equal(state["x"], torch.full((2,), 2.0))
     assert "resuming from the previous checkpoint (step 2)" in caplog.text
     checkpoint.write(tmp_path, checkpoint.serialize({"step": 3, "x": torch.zeros(2)}))  # the resumed step 3
-    assert sorted(p.name for p in folder.iterdir()) == ["state.prev.pt", "state.pt", "state.unreadable.pt"]
-    assert torch.load(folder / "state.prev.pt", weights_only=True)["step"] == 2  # not the unreadable one
-    (folder / "state.pt").unlink()  # a kill between write's two renames
+    assert sorted(p.name for p in folder.iterdir()) == ["state.prev.safetensors", "state.safetensors", "state.unreadable.safetensors"]
+    assert checkpoint.read(folder / "state.prev.safetensors")["step"] == 2  # not the unreadable one
+    (folder / "state.safetensors").unlink()  # a kill between write's two renames
     assert checkpoint.load(tmp_path)["step"] == 2
 
 
 def test_both_checkpoints_unreadable_is_a_one_line_error(tmp_path):
     for step in (1, 2):
         checkpoint.write(tmp_path, checkpoint.serialize({"step": step}))
-    for name in ("state.pt", "state.prev.pt"):
+    for name in ("state.safetensors", "state.prev.safetensors"):
         (tmp_path / "checkpoint" / name).write_bytes(b"\x80\x02garbage")
-    with pytest.raises(ConfigError, match=r"^checkpoint: .*state.prev.pt is unreadable"):
+    with pytest.raises(ConfigError, match=r"^checkpoint: .*state.prev.safetensors is unreadable"):
         checkpoint.load(tmp_path)
 
 
@@ -161,7 +161,7 @@ def test_an_unreadable_newest_checkpoint_resumes_from_the_previous_to_the_uninte
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
     run("pso.max_steps=3", run_dir=whole)
     run("pso.max_steps=2", run_dir=resumed)
-    (resumed / "checkpoint" / "state.pt").write_bytes(b"torn")
+    (resumed / "checkpoint" / "state.safetensors").write_bytes(b"torn")
     with caplog.at_level(logging.INFO, logger="dswarm"):
         run("pso.max_steps=3", run_dir=resumed)
     assert f"resuming {resumed} from step 1" in caplog.text

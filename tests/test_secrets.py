@@ -5,7 +5,7 @@
   offline files, checkpoint, data) and neither stdout nor stderr hold it, even
   when the server echoes it back in its error bodies.
 - The code loads weights only from safetensors (GGUF for SmolLM2), never runs
-  remote code, and reads checkpoints with ``torch.load(weights_only=True)``.
+  remote code, and calls ``torch.load`` only with ``weights_only=True`` (checkpoints are safetensors files).
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_planted_key_never_leaves_the_environment(tiny_zoo, tmp_path, monkeypatc
     assert "scores missing (judge failures" in out.stdout + out.stderr  # the failures were logged ...
     assert KEY not in out.stdout and KEY not in out.stderr  # ... without the key
     assert list((run_dir / "wandb").glob("offline-run-*")), "W&B offline files must exist to be checked"
-    for rel in (".hydra/config.yaml", "checkpoint/state.pt", "dswarm.log", "metrics.jsonl", "summary.json"):
+    for rel in (".hydra/config.yaml", "checkpoint/state.safetensors", "dswarm.log", "metrics.jsonl", "summary.json"):
         assert (run_dir / rel).exists(), rel
     assert files_holding(tmp_path, KEY.encode()) == []
     assert files_holding(tmp_path, KEY.encode("utf-16-le")) == []

@@ -117,7 +117,7 @@ def test_a_run_stopped_during_the_selection_resumes_to_the_same_result(selected,
     monkeypatch.setattr(selection, "evaluate_candidates", lambda *a: (_ for _ in ()).throw(RunStopped("killed")))
     with pytest.raises(RunStopped):
         run("pso.max_steps=2", run_dir=tmp_path)
-    assert not (tmp_path / "summary.json").exists() and (tmp_path / "checkpoint" / "state.pt").exists()
+    assert not (tmp_path / "summary.json").exists() and (tmp_path / "checkpoint" / "state.safetensors").exists()
     monkeypatch.setattr(selection, "evaluate_candidates", real)
     run("pso.max_steps=2", run_dir=tmp_path)
     assert result(tmp_path) == result(ref_dir)  # less provenance (wall time)

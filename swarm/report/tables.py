@@ -34,7 +34,7 @@ COLUMNS = ("best_utility", "initial_best", "search_takers/utility", "heldout/uti
            "heldout/valid_fraction",
            *(f"heldout/{c}" for c in COMPONENTS))
 SUMMARY_FIELDS = ("method", "objective", "seed", "steps", "stop_reason")
-MARKERS = (".hydra/config.yaml", "summary.json", "error.txt", "checkpoint/state.pt")  # what makes a dir a run dir
+MARKERS = (".hydra/config.yaml", "summary.json", "error.txt", "checkpoint/state.safetensors")  # what makes a dir a run dir
 
 
 @dataclass

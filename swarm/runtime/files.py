@@ -50,8 +50,8 @@ def _mkdtemp(directory: Path, prefix: str) -> Path:
     return tmp
 
 
-def atomic_write_bytes(path: Path, data: bytes, backup: Path | None = None) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over ``path``.
+def atomic_write_bytes(path: Path, data: bytes | Iterable[bytes | memoryview], backup: Path | None = None) -> None:
+    """Write ``data`` (or its parts, in order) to a temp file in the same directory, fsync, then rename over ``path``.
 
     With ``backup``, the file ``path`` held is first renamed to ``backup`` (the previous version is kept).
     """
@@ -60,7 +60,7 @@ def atomic_write_bytes(path: Path, data: bytes, backup: Path | None = None) -> N
     fd, tmp = _mkstemp(path.parent, path.name)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            f.writelines([data] if isinstance(data, bytes) else data)
             f.flush()
             os.fsync(f.fileno())
         if backup is not None and path.exists():

@@ -24,12 +24,13 @@ from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
+from swarm.runtime.checkpoint import FILENAME, LEGACY, PREVIOUS
 from swarm.runtime.errors import ConfigError
 from swarm.runtime.files import atomic_write_text
 from swarm.runtime.rundir import absolute_paths
 
 RECORD_DIR = ".hydra"
-CHECKPOINTS = ("checkpoint/state.pt", "checkpoint/state.prev.pt")  # swarm/runtime/checkpoint.py's two files
+CHECKPOINTS = tuple(f"checkpoint/{name}" for name in (FILENAME, PREVIOUS, *LEGACY))  # a legacy one: checkpoint.load says so
 
 # Settings a resume may change (a key or a whole group): when to stop, what is logged and shown, how fast and in
 # how much memory it runs, where a sweep job goes, how an endpoint is reached. Everything else changes what is computed.

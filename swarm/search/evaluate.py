@@ -147,8 +147,13 @@ class Evaluator:
         return Scores(torch.cat([r.values for r in rows]), rows[0].valid, sum(r.missing for r in rows))
 
     def result(self, items: list[Item], scores: Scores) -> ParticleResult:
-        texts = [item.input if item.valid else "" for item in items]
-        return ParticleResult(items, scores, self.realism.score(texts))
+        return self.results([items], [scores])[0]
+
+    def results(self, item_sets: Sequence[list[Item]], scores: Sequence[Scores]) -> list[ParticleResult]:
+        """Each item set's result; realism scores the texts of every set in one pass."""
+        texts = [[item.input if item.valid else "" for item in items] for items in item_sets]
+        realism = self.realism.score([text for row in texts for text in row]).split([len(row) for row in texts])
+        return [ParticleResult(items, sc, r) for items, sc, r in zip(item_sets, scores, realism)]
 
     def write(self, vectors: torch.Tensor, seed: int, n_prompts: int, prompt: Prompt | None = None) -> list[list[Item]]:
         """Every row's items, one multi-LoRA generation (the generate phase); ``prompt``: see Writer.write_each."""
@@ -183,7 +188,7 @@ class Evaluator:
             mine_vectors = vectors if len(shard) == n else vectors[shard]  # one process: the PSO's own tensor
             item_sets = self.write(mine_vectors, seed, n_prompts)
             scores = self.score_sets(item_sets, takers)
-            mine = {i: self.result(items, sc) for i, items, sc in zip(shard, item_sets, scores)}
+            mine = dict(zip(shard, self.results(item_sets, scores)))
             results = self.dist.gather(mine, n)
         else:
             results = [self.result(items, self.score_sharded(items, takers)) for items in self.write(vectors, seed, n_prompts)]
