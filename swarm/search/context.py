@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -54,6 +55,15 @@ class Setup:
     asked: AnswerSettings | None = None  # how the (first) search taker is asked: the run's prompt, exported with the data
 
 
+@dataclass(frozen=True)
+class StepSettings:
+    """The settings every step of a search reads (`RunContext.every_step`)."""
+
+    seed: int
+    max_missing_fraction: float
+    save_steps: bool
+
+
 @dataclass
 class RunContext:
     """What a search method gets: the settings, the live models (``setup``), the run dir, the checkpoint
@@ -67,18 +77,24 @@ class RunContext:
     files: OrderedWriter  # writes the step files and checkpoints behind the next step (setup.writer writes items)
     warned: bool = False  # the invented-answers warning was given
 
+    @cached_property
+    def every_step(self) -> StepSettings:
+        """The settings each step reads, read from the config once (an OmegaConf lookup is ~15 us)."""
+        cfg = self.cfg
+        return StepSettings(cfg.seed, cfg.judge.max_missing_fraction, cfg.data.save_steps)
+
     @property
     def is_main(self) -> bool:
         return self.setup.dist.is_main
 
     def evaluate(self, vectors: torch.Tensor, step: int) -> Evaluation:
         """Evaluate a step's particles; stop cleanly if the judge lost too many scores."""
-        return self.check(self.setup.evaluator.evaluate(vectors, step_seed(self.cfg.seed, step)), step)
+        return self.check(self.setup.evaluator.evaluate(vectors, step_seed(self.every_step.seed, step)), step)
 
     def check(self, ev: Evaluation, step: int, what: str | None = None) -> Evaluation:
         """``ev`` of step ``step`` (``what``: how messages name it), unless the judge lost too many of its
         scores (then the run stops cleanly)."""
-        limit = self.cfg.judge.max_missing_fraction
+        limit = self.every_step.max_missing_fraction
         what = what or f"step {step}"
         if ev.missing_fraction > limit:
             kept = f"checkpoint of step {step - 1} kept" if step > 1 else "no step completed yet"
@@ -111,7 +127,7 @@ class RunContext:
         if not self.is_main:
             return
         items = step_rows(ev, self.setup.takers.names)
-        if self.cfg.data.save_steps:
+        if self.every_step.save_steps:
             self.files.submit(atomic_write_text, self.run_dir / "data" / f"step_{step:03d}.jsonl", jsonl(items))
         row = {
             "step": step,
