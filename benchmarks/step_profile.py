@@ -11,7 +11,8 @@ inside the search loop is the swarm's own bookkeeping: adapter swaps, item
 parsing, realism (BM25), objectives, PSO, metrics and the hand-off to W&B's process, data files,
 the checkpoint, progress bars. Target: <= 2 % of a step. The share without
 counting tokenizing as generation is printed too. The step's data file and
-checkpoint are written on a background thread while the next step generates;
+checkpoint are written on a background thread while the next step generates
+(the step itself copies the checkpoint's tensors: "checkpoint" above);
 that thread's time is printed apart (it overlaps the step, so it is not part
 of the share, but it is not hidden either).
 
