@@ -76,25 +76,8 @@ class Snapshot:
         return [struct.pack("<Q", len(text)), text, *data]
 
 
-def _encode(value: Any, tensors: list[torch.Tensor]) -> Any:
-    """``value`` as JSON with tagged containers; each tensor copied into ``tensors`` (contiguous, on the CPU)."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        if str(value.dtype) not in _DTYPES:
-            raise TypeError(f"checkpoint: cannot hold a {value.dtype} tensor")
-        tensors.append(value.detach().to("cpu", memory_format=torch.contiguous_format, copy=True))
-        return {"tensor": len(tensors) - 1}
-    if isinstance(value, dict):
-        return {"dict": [[_encode(k, tensors), _encode(v, tensors)] for k, v in value.items()]}
-    if isinstance(value, (list, tuple)):
-        return {type(value).__name__: [_encode(v, tensors) for v in value]}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"checkpoint: cannot hold a {type(value).__name__}")
-
-
 def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """`serialize`'s JSON back into values, with the file's tensors."""
     if not isinstance(value, dict):
         return value
     (tag, inner), = value.items()
@@ -108,8 +91,26 @@ def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 def serialize(state: dict[str, Any]) -> Snapshot:
     """The checkpoint as it is now: later in-place updates of the state's tensors do not reach it."""
+    import torch
+
     tensors: list[torch.Tensor] = []
-    return Snapshot(json.dumps(_encode(state, tensors)), tensors)
+
+    def encode(value: Any) -> Any:
+        """``value`` as JSON with tagged containers; each tensor copied into ``tensors`` (contiguous, on the CPU)."""
+        if isinstance(value, torch.Tensor):
+            if str(value.dtype) not in _DTYPES:
+                raise TypeError(f"checkpoint: cannot hold a {value.dtype} tensor")
+            tensors.append(value.detach().to("cpu", memory_format=torch.contiguous_format, copy=True))
+            return {"tensor": len(tensors) - 1}
+        if isinstance(value, dict):
+            return {"dict": [[encode(k), encode(v)] for k, v in value.items()]}
+        if isinstance(value, (list, tuple)):
+            return {"tuple" if isinstance(value, tuple) else "list": [encode(v) for v in value]}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        raise TypeError(f"checkpoint: cannot hold a {type(value).__name__}")
+
+    return Snapshot(json.dumps(encode(state)), tensors)
 
 
 def write(run_dir: Path, snapshot: Snapshot) -> None:
