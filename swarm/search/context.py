@@ -11,11 +11,11 @@ swarm/search/methods/ is a method.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
+from statistics import fmean
 from typing import Any, Callable
 
 import torch
@@ -148,7 +148,7 @@ class RunContext:
         self.tracker.log(row, items)
         log.info(
             "step %d  best %.4f  mean %.4f  valid %.2f  %.1fs",
-            step, extra.get("best", float("nan")), ev.utility.mean().item(), ev.valid_fraction.mean().item(), row["seconds"],
+            step, extra.get("best", float("nan")), fmean(row["utility"]), fmean(row["valid_fraction"]), row["seconds"],
         )
 
     def save(self, state: dict[str, Any]) -> None:
@@ -203,7 +203,7 @@ def step_rows(ev: Evaluation, taker_names: list[str]) -> list[dict]:
         for item, (values, realism) in zip(result.items, per_item):
             row = {"particle": p, **item.to_json()}
             if item.valid:
-                row["scores"] = {t: (None if math.isnan(v) else v) for t, v in zip(taker_names, values)}
+                row["scores"] = dict(zip(taker_names, values))  # NaN (no score) is written null: files.dumps
                 row["realism"] = realism
             rows.append(row)
     return rows
