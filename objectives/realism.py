@@ -99,7 +99,8 @@ class Realism:
                 ids += known
         cells = np.zeros(len(texts) * self.n_docs)
         if ids:
-            starts, ends = index["indptr"][ids], index["indptr"][np.asarray(ids) + 1]
+            ids = np.asarray(ids)
+            starts, ends = index["indptr"][ids], index["indptr"][ids + 1]
             lengths = ends - starts
             # the postings of every (text, token) pair, concatenated in order: span j is starts[j] + 0..lengths[j]-1
             at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
