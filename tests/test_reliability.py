@@ -278,6 +278,22 @@ def test_background_writes_land_in_order_and_failures_surface(tmp_path):
         writer.close()
 
 
+def test_deferred_writes_start_with_the_next_submit_in_order(tmp_path):
+    """A step's data file and metrics line wait for its checkpoint's submit (or a flush), then land before it."""
+    writer = OrderedWriter()
+    order = []
+    writer.defer(order.append, "data")
+    writer.defer(order.append, "metrics")
+    time.sleep(0.05)
+    assert order == []  # held: nothing runs while the step still has bookkeeping to do
+    writer.submit(order.append, "checkpoint")
+    writer.flush()
+    assert order == ["data", "metrics", "checkpoint"]
+    writer.defer(order.append, "last data")
+    writer.close()  # the end of a run writes what is still held
+    assert order[-1] == "last data"
+
+
 def test_torn_metrics_line_is_ignored_and_dropped_on_resume(tmp_path):
     rows = [{"step": 1, "utility": [0.1]}, {"step": 2, "utility": [0.2]}]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 3, "util')

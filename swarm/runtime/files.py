@@ -201,19 +201,36 @@ class OrderedWriter:
     any moment leaves the last complete checkpoint and what it needs.
     Callers hand over finished bytes, never live tensors. A failed write is
     raised by the next ``submit`` or by ``flush``.
+
+    A step's earlier writes are ``defer``-ed: they start with its last one
+    (the checkpoint's ``submit``), so the thread's own Python (opening files,
+    encoding) does not take the GIL from the step's bookkeeping in between;
+    it runs while the next step's forward passes have released the GIL.
     """
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dswarm-writer")
+        self._pool.submit(int)  # the pool starts its thread at the first job: now, with the run, not inside its first step
         self._pending: list[Future] = []
+        self._deferred: list[tuple[Callable[..., None], tuple]] = []
+
+    def defer(self, fn: Callable[..., None], *args: Any) -> None:
+        """Queue ``fn(*args)``; it starts, in order, with the next ``submit`` (or ``flush``)."""
+        self._deferred.append((fn, args))
 
     def submit(self, fn: Callable[..., None], *args: Any) -> None:
         self._raise_failures(wait=False)
+        self._start_deferred()
         self._pending.append(self._pool.submit(fn, *args))
 
     def flush(self) -> None:
-        """Wait until everything submitted is on disk; raise the first failed write."""
+        """Wait until everything submitted or deferred is on disk; raise the first failed write."""
+        self._start_deferred()
         self._raise_failures(wait=True)
+
+    def _start_deferred(self) -> None:
+        jobs, self._deferred = self._deferred, []
+        self._pending += [self._pool.submit(fn, *args) for fn, args in jobs]
 
     def close(self) -> None:
         try:

@@ -133,7 +133,7 @@ class Tracker:
         sampling the step's items (the last step's table is logged by `summary` when the run ends)."""
         self.rows.append(row)
         if self.files is not None:
-            self.files.submit(append_synced, self.path, dumps(row) + "\n")
+            self.files.defer(append_synced, self.path, dumps(row) + "\n")
         else:
             append_synced(self.path, dumps(row) + "\n")
         if self.wandb is not None:
@@ -143,7 +143,10 @@ class Tracker:
             if picked and row["step"] % self.table_every == 0:
                 data["items"] = self._table(picked, "scores")
                 self.unlogged = None
-            self.wandb.log(data, step=row["step"])
+            if self.files is not None:  # handed over with the step's files, after its bookkeeping (OrderedWriter.defer)
+                self.files.defer(self.wandb.log, data, row["step"])
+            else:
+                self.wandb.log(data, step=row["step"])
 
     def summary(self, summary: Mapping[str, Any], final_rows: list[dict]) -> None:
         """The end of the run on W&B: summary, final dataset table, plots, artifacts."""
