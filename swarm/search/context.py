@@ -128,7 +128,7 @@ class RunContext:
             return
         items = step_rows(ev, self.setup.takers.names)
         if self.every_step.save_steps:
-            self.files.submit(atomic_write_text, self.run_dir / "data" / f"step_{step:03d}.jsonl", jsonl(items))
+            self.files.defer(atomic_write_text, self.run_dir / "data" / f"step_{step:03d}.jsonl", jsonl(items))
         row = {
             "step": step,
             "utility": ev.utility.tolist(),
@@ -198,10 +198,14 @@ class SearchResult:
 def step_rows(ev: Evaluation, taker_names: list[str]) -> list[dict]:
     """One JSON line per generated item: enough to recompute every particle's utility."""
     rows = []
+    fields: dict[int, dict] = {}  # id(item) -> item.to_json(): a step's particles share the objects of their common items
     for p, result in enumerate(ev.results):
         per_item = zip(result.scores.values.T.tolist(), result.realism.tolist())  # one conversion per particle
         for item, (values, realism) in zip(result.items, per_item):
-            row = {"particle": p, **item.to_json()}
+            known = fields.get(id(item))
+            if known is None:
+                known = fields[id(item)] = item.to_json()
+            row = {"particle": p, **known}
             if item.valid:
                 row["scores"] = dict(zip(taker_names, values))  # NaN (no score) is written null: files.dumps
                 row["realism"] = realism
