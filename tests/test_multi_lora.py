@@ -250,6 +250,8 @@ def test_inside_a_block_peft_s_own_path_is_off_and_only_the_bank_applies(zoo_mod
         assert torch.equal(logits(), base)
     with gen._multi.active(gen.expert_vectors[:1]):
         assert torch.allclose(logits(), expert, atol=1e-5)  # the bank's adapter alone, through the hooks
+    with gen._multi.active(torch.zeros(1, gen.dim)):  # a bank of the same size reuses the layout, not the adapters
+        assert torch.equal(logits(), base)
     assert torch.equal(logits(), expert)
 
 

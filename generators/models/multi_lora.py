@@ -63,6 +63,7 @@ class MultiLora:
         device = next(peft_model.parameters()).device
         self._gather = torch.cat(blocks).to(device) if blocks else torch.zeros(0, dtype=torch.long, device=device)
         self._sizes = [a * b for a, b in self._shapes]
+        self._layouts: dict[tuple[int, torch.dtype], tuple[torch.Tensor, dict]] = {}
         for module in slots:
             module.register_forward_hook(self._hook(module))
 
@@ -119,20 +120,33 @@ class MultiLora:
         times slower, and a decode step runs it per layer)."""
         if bank.dim() != 2:
             raise ValueError(f"MultiLora.active: expected a [G, d] bank, got shape {list(bank.shape)}")
-        parts = bank.index_select(1, self._gather).split(self._sizes, dim=1)  # each [G, in*r] or [G, r*out], row-major
-        laid = [part.unflatten(1, shape) for part, shape in zip(parts, self._shapes)]  # each layer's A^T, then its B^T
-        self._weights = {module: (a_t, b_t, s.scaling) for (module, s), a_t, b_t in zip(self.slots.items(), laid[0::2], laid[1::2])}
+        laid_out, weights = self._layout(len(bank), bank.dtype)
+        torch.index_select(bank, 1, self._gather, out=laid_out)
+        self._weights = weights
         # PEFT's own path off in these layers only, by the flag its forward reads: `enable_adapters` also resets
         # requires_grad on every adapter parameter, and `PeftModel.disable_adapter` walks every module (together
-        # 1.7 % of a zoo step); tests/test_multi_lora.py checks that the flag still switches PEFT's path.
+        # 1.7 % of a zoo step); tests/test_multi_lora.py checks that the flag still switches PEFT's path. The flag
+        # is a plain attribute: set past nn.Module.__setattr__, which first looks for a parameter, buffer or
+        # submodule of that name (10x the cost, twice per layer).
         for module in self.slots:
-            module._disable_adapters = True
+            object.__setattr__(module, "_disable_adapters", True)
         try:
             yield
         finally:
             for module in self.slots:
-                module._disable_adapters = False
+                object.__setattr__(module, "_disable_adapters", False)
             self._weights = {}
+
+    def _layout(self, g: int, dtype: torch.dtype) -> tuple[torch.Tensor, dict[LoraLinear, tuple[torch.Tensor, torch.Tensor, float]]]:
+        """The buffer a bank of ``g`` adapters is gathered into and each layer's (A^T, B^T, scaling) views of it,
+        made once per bank size: `active` then only gathers, with no per-layer views to make."""
+        key = (g, dtype)
+        if key not in self._layouts:
+            laid_out = torch.empty(g, len(self._gather), dtype=dtype, device=self._gather.device)
+            parts = [part.unflatten(1, shape) for part, shape in zip(laid_out.split(self._sizes, dim=1), self._shapes)]
+            weights = {module: (a_t, b_t, s.scaling) for (module, s), a_t, b_t in zip(self.slots.items(), parts[0::2], parts[1::2])}
+            self._layouts[key] = (laid_out, weights)
+        return self._layouts[key]
 
     def keep(self, kept: torch.Tensor) -> None:
         """Inside `active`: only adapters ``kept`` (indices into the current bank, in order) still have rows.
