@@ -20,11 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from objectives.realism import tokenize
+from objectives.realism import tokenize, tokens
 from objectives.tasks.item import Item, Task
 from objectives.tasks.json_task import read_query_file
 
 Gram = tuple[str, ...]
+_MEMO_SIZE = 100_000  # distinct texts remembered before the memo starts over
 
 
 def ngrams(tokens: Sequence[str], n: int) -> list[Gram]:
@@ -64,9 +65,10 @@ class Contamination:
             raise ValueError(f"contamination: need n >= 1 and threshold in (0, 1], got {n}, {threshold}")
         self.n, self.threshold, self.drop = n, threshold, drop
         self.sources = {name: len(texts) for name, texts in references.items()}
-        tokens = [tokenize(t) for texts in references.values() for t in texts]
-        self.exact = {tuple(t) for t in tokens}
-        self.grams = {g for t in tokens for g in ngrams(t, n)}
+        token_lists = [tokenize(t) for texts in references.values() for t in texts]
+        self.exact = {tuple(t) for t in token_lists}
+        self.grams = {g for t in token_lists for g in ngrams(t, n)}
+        self._memo: dict[str, float] = {}
 
     @classmethod
     def of_task(cls, task: Task, files: Sequence[str] = (), **options: Any) -> "Contamination":
@@ -80,7 +82,15 @@ class Contamination:
         return cls(refs, **options)
 
     def overlaps(self, texts: Sequence[str]) -> list[float]:
-        return [overlap(tokenize(t), self.grams, self.exact, self.n) for t in texts]
+        """Each text's `overlap`; a text's overlap is computed once per run (a bounded memo: the references never
+        change, and a search's steps write many of the same items)."""
+        if len(self._memo) > _MEMO_SIZE:
+            self._memo.clear()
+        memo = self._memo
+        for text in texts:
+            if text not in memo:
+                memo[text] = overlap(tokens(text), self.grams, self.exact, self.n)
+        return [memo[text] for text in texts]
 
     def screen(self, items: Sequence[Item]) -> list[Item]:
         """``items`` with each valid one's ``overlap``; with ``drop``, those at or over the threshold invalid."""

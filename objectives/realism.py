@@ -22,6 +22,7 @@ and math operator symbols, so ``"3*8+51"`` is ``["3", "*", "8", "+", "51"]`` and
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -37,9 +38,14 @@ _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|[-+*/×÷=^%<>()]")
 
 def tokenize(text: str | None) -> list[str]:
     """Lowercased numbers, words and operator symbols of a text; [] for None / empty."""
-    if not text:
-        return []
-    return _TOKEN.findall(str(text).lower())
+    return list(tokens(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def tokens(text: str | None) -> tuple[str, ...]:
+    """`tokenize`'s tokens as a tuple, remembered for recent texts: realism and the contamination screen
+    (objectives/contamination.py) read the same new items every step."""
+    return tuple(_TOKEN.findall(str(text).lower())) if text else ()
 
 
 _MEMO_SIZE = 100_000  # distinct texts remembered before the memo starts over
@@ -91,10 +97,10 @@ class Realism:
         index = self._bm25.scores
         rows, ids, norms = [], [], np.ones(len(texts))
         for r, text in enumerate(texts):
-            tokens = tokenize(text)
-            known = [self._vocab[t] for t in dict.fromkeys(tokens) if t in self._vocab]
+            toks = tokens(text)
+            known = [self._vocab[t] for t in dict.fromkeys(toks) if t in self._vocab]
             if known:
-                norms[r] = self.self_score(tokens)
+                norms[r] = self.self_score(toks)
                 rows += [r] * len(known)
                 ids += known
         cells = np.zeros(len(texts) * self.n_docs)

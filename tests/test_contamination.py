@@ -81,3 +81,13 @@ def test_a_run_reports_contamination_per_step_in_the_summary_and_the_card(tiny_z
     assert dropped["contamination"]["dropped"] is True
     card = (tmp_path / "leaked" / "best" / "dataset" / "README.md").read_text()
     assert "## Contamination" in card and f"{c['contaminated']} of {c['checked']} checked items" in card
+
+
+def test_overlaps_are_remembered_per_text_and_equal_the_function():
+    """Each distinct text is measured once a run; what the memo returns is what `overlap` gives."""
+    screen = Contamination({"dev": ["what is the capital of france", "47+38"]}, n=3)
+    texts = ["what is the capital of spain", "47 + 38", "what is the capital of spain", "", "france"]
+    want = [overlap(tokenize(t), screen.grams, screen.exact, 3) for t in texts]
+    assert screen.overlaps(texts) == want == [3 / 4, 1.0, 3 / 4, 0.0, 0.0]
+    assert set(screen._memo) == set(texts)
+    assert screen.overlaps(list(reversed(texts))) == list(reversed(want))

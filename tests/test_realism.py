@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from objectives.realism import Realism, tokenize
+from objectives.realism import Realism, tokenize, tokens
 from objectives.tasks.arith import ArithTask
 
 QUERIES = [
@@ -22,6 +22,7 @@ def test_tokenize_keeps_numbers_operators_and_words():
     assert tokenize("47 - 38 = 9") == ["47", "-", "38", "=", "9"]
     assert tokenize("What is the Capital of FRANCE?") == ["what", "is", "the", "capital", "of", "france"]
     assert tokenize("") == [] and tokenize(None) == []
+    assert tokens("3*8+51") == ("3", "*", "8", "+", "51") and tokens(None) == ()  # the remembered form
 
 
 def test_identical_item_scores_one_and_unrelated_scores_zero():
