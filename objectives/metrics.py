@@ -219,23 +219,34 @@ def components(names: Iterable[str], inputs: ObjectiveInputs,
     A name is a built-in component (objectives/registry.py) or a key of ``extra``.
     """
     extra = extra or {}
+    return _components({name: extra[name] if name in extra else registry.component(name) for name in names}, inputs)
+
+
+def _components(fns: Mapping[str, Callable[[ObjectiveInputs], Tensor]], inputs: ObjectiveInputs) -> dict[str, Tensor]:
+    """`components` of functions already looked up (the objective does it once, not every step)."""
     if inputs.scores.shape[1] == 0:  # no takers: nothing is judged, only realism can apply
         scored = torch.ones(inputs.scores.shape[0], dtype=torch.bool, device=inputs.scores.device)
     else:
         scored = inputs.cleaned[1].flatten(1).any(1)  # a particle with at least one usable score
-    out = {}
-    for name in names:
-        fn = extra[name] if name in extra else registry.component(name)
-        value = torch.as_tensor(fn(inputs), dtype=inputs.scores.dtype if inputs.scores.is_floating_point() else torch.float32)
+    dtype = inputs.scores.dtype if inputs.scores.is_floating_point() else torch.float32
+    values = []
+    for name, fn in fns.items():
+        value = torch.as_tensor(fn(inputs), dtype=dtype)
         if value.shape != scored.shape:
             raise ValueError(f"objective component {name} must give one value per particle {list(scored.shape)}, got {list(value.shape)}")
-        out[name] = torch.where(scored, value, torch.zeros_like(value))
-    return out
+        values.append(value)
+    if not values:
+        return {}
+    return dict(zip(fns, torch.where(scored, torch.stack(values), 0.0).unbind()))  # one select for every component
 
 
 def utility(components: Mapping[str, Tensor], weights: Mapping[str, float], valid_fraction: Tensor) -> Tensor:
     """(sum_k w_k * component_k) * valid_fraction, ``[P]``; components with weight 0 are not read."""
-    weights = registry.check_weights(weights, {*registry.COMPONENTS, *components})
+    return _utility(components, registry.check_weights(weights, {*registry.COMPONENTS, *components}), valid_fraction)
+
+
+def _utility(components: Mapping[str, Tensor], weights: Mapping[str, float], valid_fraction: Tensor) -> Tensor:
+    """`utility` with weights already checked (the objective checks them once, when it is made)."""
     frac = torch.as_tensor(valid_fraction)
     frac = torch.nan_to_num(frac if frac.is_floating_point() else frac.float(), nan=0.0).clamp(0, 1)
     total = torch.zeros_like(frac)
@@ -267,11 +278,12 @@ class WeightedSum:
         self.extra = dict(components or {})
         self.names = [*registry.COMPONENTS, *self.extra]
         self.weights = registry.check_weights(weights, self.names)
+        self.functions = {name: self.extra[name] if name in self.extra else registry.component(name) for name in self.names}
         self.chunks, self.eps, self.validity = chunks, novelty_eps, validity
 
     def __call__(self, inputs: ObjectiveInputs, valid_fraction: Tensor) -> tuple[dict[str, Tensor], Tensor]:
         """Each component ``[P]`` and the utility ``[P]``."""
         inputs = replace(inputs, chunks=self.chunks, eps=self.eps)
-        values = components(self.names, inputs, self.extra)
+        values = _components(self.functions, inputs)
         frac = torch.as_tensor(valid_fraction)
-        return values, utility(values, self.weights, frac if self.validity == "multiply" else torch.ones_like(frac))
+        return values, _utility(values, self.weights, frac if self.validity == "multiply" else torch.ones_like(frac))
