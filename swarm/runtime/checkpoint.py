@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,25 +56,24 @@ def path_of(run_dir: Path) -> Path:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A checkpoint as it was when taken: its plain values as tagged JSON, copies of its tensors."""
+    """A checkpoint as it was when taken: its plain values as tagged JSON, and one copy of all its tensors'
+    bytes, in order (``specs``: each tensor's dtype and shape)."""
 
     plain: str
-    tensors: list[torch.Tensor]
+    data: torch.Tensor  # uint8, on the CPU
+    specs: list[tuple[torch.dtype, tuple[int, ...]]]
 
     def parts(self) -> list[bytes | memoryview]:
-        """The file's bytes, in order: the header's length, the header, each tensor's bytes."""
-        import torch
-
+        """The file's bytes, in order: the header's length, the header, the tensors' bytes."""
         header: dict[str, Any] = {"__metadata__": {_METADATA: self.plain}}
         offset = 0
-        for i, t in enumerate(self.tensors):
-            size = t.numel() * t.element_size()
-            header[str(i)] = {"dtype": _DTYPES[str(t.dtype)], "shape": list(t.shape), "data_offsets": [offset, offset + size]}
+        for i, (dtype, shape) in enumerate(self.specs):
+            size = math.prod(shape) * dtype.itemsize
+            header[str(i)] = {"dtype": _DTYPES[str(dtype)], "shape": list(shape), "data_offsets": [offset, offset + size]}
             offset += size
         text = json.dumps(header, separators=(",", ":")).encode()
         text += b" " * (-len(text) % 8)  # the tensors' bytes start 8-aligned, as the format asks
-        data = [memoryview(t.reshape(-1).view(torch.uint8).numpy()) for t in self.tensors if t.numel()]  # no copies
-        return [struct.pack("<Q", len(text)), text, *data]
+        return [struct.pack("<Q", len(text)), text, *([memoryview(self.data.numpy())] if len(self.data) else [])]
 
 
 def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
@@ -96,11 +96,11 @@ def serialize(state: dict[str, Any]) -> Snapshot:
     tensors: list[torch.Tensor] = []
 
     def encode(value: Any) -> Any:
-        """``value`` as JSON with tagged containers; each tensor copied into ``tensors`` (contiguous, on the CPU)."""
+        """``value`` as JSON with tagged containers; each tensor numbered in ``tensors``."""
         if isinstance(value, torch.Tensor):
             if str(value.dtype) not in _DTYPES:
                 raise TypeError(f"checkpoint: cannot hold a {value.dtype} tensor")
-            tensors.append(value.detach().to("cpu", memory_format=torch.contiguous_format, copy=True))
+            tensors.append(value.detach())
             return {"tensor": len(tensors) - 1}
         if isinstance(value, dict):
             return {"dict": [[encode(k), encode(v)] for k, v in value.items()]}
@@ -110,7 +110,10 @@ def serialize(state: dict[str, Any]) -> Snapshot:
             return value
         raise TypeError(f"checkpoint: cannot hold a {type(value).__name__}")
 
-    return Snapshot(json.dumps(encode(state)), tensors)
+    plain = json.dumps(encode(state))
+    # every tensor's bytes copied at once, in order, into one buffer (one copy and one allocation, not one a tensor)
+    data = torch.cat([t.reshape(-1).view(torch.uint8).cpu() for t in tensors]) if tensors else torch.zeros(0, dtype=torch.uint8)
+    return Snapshot(plain, data, [(t.dtype, tuple(t.shape)) for t in tensors])
 
 
 def write(run_dir: Path, snapshot: Snapshot) -> None:
