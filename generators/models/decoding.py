@@ -36,13 +36,15 @@ def length_chunks(ids: Sequence[Sequence[int]], batch_size: int, max_tokens: int
                   new_tokens: int = 0) -> list[list[int]]:
     """Prompt indices sorted by token length, in chunks of ``batch_size`` (little padding per batch), each
     chunk's rows x (its longest prompt + ``new_tokens``) within ``max_tokens`` (a longer prompt: a chunk alone)."""
+    lengths = [len(row) for row in ids]
     chunks: list[list[int]] = []
-    for i in sorted(range(len(ids)), key=lambda i: len(ids[i])):  # ascending: the newest prompt is the longest
-        full = bool(chunks) and (len(chunks[-1]) >= batch_size or (
-            max_tokens is not None and (len(chunks[-1]) + 1) * (len(ids[i]) + new_tokens) > max_tokens))
-        if not chunks or full:
-            chunks.append([])
-        chunks[-1].append(i)
+    chunk: list[int] | None = None
+    for i in sorted(range(len(ids)), key=lengths.__getitem__):  # ascending: the newest prompt is the longest
+        if chunk is None or len(chunk) >= batch_size or (
+                max_tokens is not None and (len(chunk) + 1) * (lengths[i] + new_tokens) > max_tokens):
+            chunk = []
+            chunks.append(chunk)
+        chunk.append(i)
     return chunks
 
 
