@@ -42,7 +42,7 @@ def _clean(S: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         raise ValueError(f"scores must be [P, T, N] with a mask of the same shape, got {tuple(S.shape)} and {tuple(mask.shape)}")
     S = S if S.is_floating_point() else S.float()
     m = mask.bool() & torch.isfinite(S)
-    return torch.where(m, S.clamp(0.0, 1.0), torch.zeros((), dtype=S.dtype, device=S.device)), m
+    return torch.where(m, S.clamp(0.0, 1.0), 0.0), m
 
 
 def taker_means(S: Tensor, mask: Tensor) -> Tensor:
@@ -52,7 +52,7 @@ def taker_means(S: Tensor, mask: Tensor) -> Tensor:
 
 def _means(Sz: Tensor, m: Tensor) -> Tensor:
     count = m.sum(-1)
-    return torch.where(count > 0, Sz.sum(-1) / count.clamp(min=1), torch.full((), math.nan, dtype=Sz.dtype, device=Sz.device))
+    return torch.where(count > 0, Sz.sum(-1) / count.clamp(min=1), math.nan)
 
 
 def difficulty(S: Tensor, mask: Tensor) -> Tensor:
@@ -64,7 +64,7 @@ def _difficulty(means: Tensor) -> Tensor:
     if means.shape[-1] == 0:
         return means.new_zeros(means.shape[:-1])
     best = torch.nan_to_num(means, nan=-math.inf).amax(-1)
-    return torch.where(torch.isfinite(best), 1.0 - best, torch.zeros_like(best))
+    return torch.where(torch.isfinite(best), 1.0 - best, 0.0)
 
 
 def separation(S: Tensor, mask: Tensor) -> Tensor:
@@ -79,12 +79,12 @@ def separation(S: Tensor, mask: Tensor) -> Tensor:
 def _separation(means: Tensor) -> Tensor:
     if means.shape[-1] == 0:
         return means.new_zeros(means.shape[:-1])
-    present = ~torch.isnan(means)
+    present = torch.isfinite(means)  # not NaN: taker means are in [0, 1] or NaN
     k = present.sum(-1)
     hi = torch.where(present, means, -math.inf).amax(-1)
     lo = torch.where(present, means, math.inf).amin(-1)
     gap = (hi - lo) / (k - 1).clamp(min=1)
-    return torch.where(k >= 2, gap, torch.zeros_like(gap))
+    return torch.where(k >= 2, gap, 0.0)
 
 
 def novelty(S: Tensor, mask: Tensor, orig_means: Tensor, eps: float = 1e-3) -> Tensor:
@@ -104,14 +104,13 @@ def _novelty(means: Tensor, orig_means: Tensor, eps: float) -> Tensor:
     orig = torch.as_tensor(orig_means, dtype=means.dtype, device=means.device)
     if orig.shape != means.shape[-1:]:
         raise ValueError(f"orig_means must be [T]={means.shape[-1]}, got {tuple(orig.shape)}")
-    present = ~torch.isnan(means) & torch.isfinite(orig)
-    zero = torch.zeros((), dtype=means.dtype, device=means.device)
-    gen = torch.where(present, torch.nan_to_num(means).clamp(0, 1) + eps, zero)
-    ref = torch.where(present, torch.nan_to_num(orig, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1) + eps, zero)
+    present = torch.isfinite(means) & torch.isfinite(orig)  # taker means are in [0, 1] or NaN
+    gen = torch.where(present, torch.nan_to_num(means).clamp(0, 1) + eps, 0.0)
+    ref = torch.where(present, torch.nan_to_num(orig, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1) + eps, 0.0)
     p_gen = gen / gen.sum(-1, keepdim=True).clamp(min=eps)
     p_ref = ref / ref.sum(-1, keepdim=True).clamp(min=eps)
     tiny = torch.finfo(means.dtype).tiny  # only absent takers have p = 0; their terms are dropped
-    terms = torch.where(present, p_ref * (p_ref.clamp(min=tiny).log() - p_gen.clamp(min=tiny).log()), zero)
+    terms = torch.where(present, p_ref * (p_ref.clamp(min=tiny).log() - p_gen.clamp(min=tiny).log()), 0.0)
     return terms.sum(-1).clamp(min=0.0)  # KL >= 0; clamp only removes rounding below 0
 
 
@@ -132,21 +131,22 @@ def _consistency(Sz: Tensor, m: Tensor, chunks: int) -> Tensor:
         raise ValueError(f"objective.chunks: must be >= 1, got {chunks}")
     item = m.any(1)                                            # [P, N] scored by someone
     n = item.sum(-1, keepdim=True)                             # [P, 1]
-    k = n.clamp(max=chunks).clamp(min=1)
-    rank = item.long().cumsum(-1) - 1                          # [P, N]
+    k = n.clamp(1, chunks)
+    rank = item.cumsum(-1) - 1                                 # [P, N], int64
     chunk = torch.div(rank.clamp(min=0) * k, n.clamp(min=1), rounding_mode="floor")
-    onehot = (chunk.unsqueeze(-1) == torch.arange(chunks, device=chunk.device)).to(Sz.dtype) * item.unsqueeze(-1)  # [P, N, K]
+    onehot = ((chunk.unsqueeze(-1) == torch.arange(chunks, device=chunk.device)) & item.unsqueeze(-1)).to(Sz.dtype)  # [P, N, K]
     sums = torch.bmm(Sz, onehot)                               # [P, T, K]
     counts = torch.bmm(m.to(Sz.dtype), onehot)
     has = counts > 0                                           # [P, T, K]
     cmeans = sums / counts.clamp(min=1)
     nk = has.sum(-1)                                           # [P, T]
-    mu = (cmeans * has).sum(-1) / nk.clamp(min=1)
-    var = (((cmeans - mu.unsqueeze(-1)) ** 2) * has).sum(-1) / nk.clamp(min=1)
+    per = nk.clamp(min=1)
+    mu = (cmeans * has).sum(-1) / per
+    var = (((cmeans - mu.unsqueeze(-1)) ** 2) * has).sum(-1) / per
     std = var.clamp(min=0).sqrt()
     takers = nk > 0
     mean_std = (std * takers).sum(-1) / takers.sum(-1).clamp(min=1)
-    return torch.where(takers.any(-1), 1.0 - mean_std, torch.zeros_like(mean_std))
+    return torch.where(takers.any(-1), 1.0 - mean_std, 0.0)
 
 
 def realism(R: Tensor, valid: Tensor) -> Tensor:
@@ -155,7 +155,7 @@ def realism(R: Tensor, valid: Tensor) -> Tensor:
         raise ValueError(f"realism needs R [P, N] and valid [P, N], got {tuple(R.shape)} and {tuple(valid.shape)}")
     R = R if R.is_floating_point() else R.float()
     v = valid.bool() & torch.isfinite(R)
-    total = torch.where(v, R.clamp(0, 1), torch.zeros((), dtype=R.dtype, device=R.device)).sum(-1)
+    total = torch.where(v, R.clamp(0, 1), 0.0).sum(-1)
     return total / v.sum(-1).clamp(min=1)
 
 

@@ -171,7 +171,7 @@ class PSO:
         u = torch.as_tensor(utilities, dtype=torch.float64).detach().to(self._x.device)  # lists: no fp32 detour
         if u.shape != (self.n,):
             raise ValueError(f"pso.tell: expected {self.n} utilities, got shape {list(u.shape)}")
-        u = torch.where(torch.isfinite(u), u, -math.inf)  # garbage is never best
+        u = u.nan_to_num(nan=-math.inf, posinf=-math.inf, neginf=-math.inf)  # garbage is never best
         first = self.steps_done == 0
         again = torch.tensor([not first and torch.equal(self._x[i], self._p[i]) for i in range(self.n)], device=u.device)
         count = self._p_count
