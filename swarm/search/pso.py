@@ -168,36 +168,40 @@ class PSO:
         beats g's own current value; otherwise g stays, its value being its row's
         p_util (which a re-measurement of g may have lowered).
         """
-        u = torch.as_tensor(utilities, dtype=torch.float64).detach().to(self._x.device)  # lists: no fp32 detour
-        if u.shape != (self.n,):
-            raise ValueError(f"pso.tell: expected {self.n} utilities, got shape {list(u.shape)}")
-        u = u.nan_to_num(nan=-math.inf, posinf=-math.inf, neginf=-math.inf)  # garbage is never best
+        u_t = torch.as_tensor(utilities, dtype=torch.float64).detach()  # lists: no fp32 detour
+        if u_t.shape != (self.n,):
+            raise ValueError(f"pso.tell: expected {self.n} utilities, got shape {list(u_t.shape)}")
+        # The [n] bookkeeping in Python floats (the same IEEE doubles): n is a handful of particles, and as
+        # tensor ops it was ~20 dispatches of ~3 us each for a few numbers.
+        u = [v if math.isfinite(v) else -math.inf for v in u_t.tolist()]  # garbage is never best
         first = self.steps_done == 0
-        again = torch.tensor([not first and torch.equal(self._x[i], self._p[i]) for i in range(self.n)], device=u.device)
-        count = self._p_count
-        mean = (self._p_util * count + u) / (count + 1)  # -inf stays -inf: a point that gave garbage stays garbage
-        self._p_util = torch.where(again, mean, self._p_util)
-        told = torch.where(again, self._p_util, u)  # this tell's value of each particle's point
-        best, worst = int(told.argmax()), int(u.argmin())
-        incumbent = -math.inf if first else self._p_util[self.g_index].item()
-        new_g = first or told[best].item() > incumbent
-        improved = ~again if first else (u > self._p_util) & ~again
+        again = [not first and torch.equal(self._x[i], self._p[i]) for i in range(self.n)]
+        count = self._p_count.tolist()
+        p_util = [(p * c + v) / (c + 1) if a else p  # -inf stays -inf: a point that gave garbage stays garbage
+                  for p, c, v, a in zip(self._p_util.tolist(), count, u, again)]
+        told = [p if a else v for p, v, a in zip(p_util, u, again)]  # this tell's value of each particle's point
+        best = max(range(self.n), key=told.__getitem__)  # the first of the highest, as argmax
+        worst = min(range(self.n), key=u.__getitem__)
+        incumbent = -math.inf if first else p_util[self.g_index]
+        new_g = first or told[best] > incumbent
+        improved = [not a and (first or v > p) for v, p, a in zip(u, p_util, again)]
         if new_g and not again[best]:  # g is the row p[best], so p[best] takes x[best] even below a stale p_util
             improved[best] = True
-        for i in improved.nonzero().flatten().tolist():
+        for i in (i for i, yes in enumerate(improved) if yes):
             self._p[i].copy_(self._x[i])
-        self._p_util = torch.where(improved, u, self._p_util)
-        self._p_count = torch.where(improved, 1, torch.where(again, count + 1, count))
-        self._stall = torch.where(improved, 0, self._stall + 1)
+        device = self._x.device
+        self._p_util = torch.tensor([v if yes else p for v, p, yes in zip(u, p_util, improved)], dtype=torch.float64, device=device)
+        self._p_count = torch.tensor([1 if yes else c + 1 if a else c for c, a, yes in zip(count, again, improved)], device=device)
+        self._stall = torch.tensor([0 if yes else s + 1 for s, yes in zip(self._stall.tolist(), improved)], device=device)
 
         if new_g:
-            self.g_util, self.g_index, self.g_stall = told[best].item(), best, 0
+            self.g_util, self.g_index, self.g_stall = told[best], best, 0
         else:
             self.g_util = incumbent
             self.g_stall += 1
-        if first or u[worst].item() < self.worst_util:
+        if first or u[worst] < self.worst_util:
             self._g_worst.copy_(self._x[worst])
-            self.worst_util = u[worst].item()
+            self.worst_util = u[worst]
         if first:
             self.initial_best = self.g_util
         self.steps_done += 1
