@@ -20,6 +20,8 @@ from objectives.tasks.item import Item, Task
 
 __all__ = ["Prompt", "Writer", "WriterSettings"]
 
+_MEMO_SIZE = 100_000  # item texts remembered across steps before the memo starts over
+
 Progress = Callable[[int], None]
 """progress(n): n more items done (a phase's progress line counts them)."""
 
@@ -57,6 +59,7 @@ class Writer:
         self.verifier = verifier or NoVerifier()
         self.contamination = contamination
         self.pool = [task.format_example(item) for item in task.dev]
+        self._known: dict[str | None, Item] = {}  # items of earlier steps by text (a pure verifier only: `_items`)
 
     def write(self, vector: torch.Tensor, seed: int, n_prompts: int, progress: Progress | None = None,
               prompt: Prompt | None = None) -> list[Item]:
@@ -87,8 +90,16 @@ class Writer:
 
     def _items(self, texts: list[str | None]) -> dict[str | None, Item]:
         """Each distinct item text of a step parsed, verified and screened once: an item is a function of its
-        text, and the particles of a step write many of the same ones (on the zoo a quarter are distinct)."""
-        items = verify([self.task.parse_item(t) for t in texts], self.verifier)
+        text, and the particles of a step write many of the same ones (on the zoo a quarter are distinct).
+        With a pure verifier (``verifier.pure``: its verdict depends on the item alone) an item is remembered
+        across steps too, in a bounded memo (on the zoo a quarter of a step's items were written before); a
+        verifier that asks a model or an endpoint checks every step's items afresh."""
+        known = self._known if getattr(self.verifier, "pure", False) else {}
+        if len(known) > _MEMO_SIZE:
+            known.clear()
+        new = [t for t in texts if t not in known]
+        items = verify([self.task.parse_item(t) for t in new], self.verifier)
         if self.contamination is not None:
             items = self.contamination.screen(items)
-        return dict(zip(texts, items))
+        known.update(zip(new, items))
+        return {t: known[t] for t in texts}

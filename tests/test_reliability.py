@@ -371,6 +371,32 @@ def evaluator(judge=None, outputs=OUTPUTS) -> Evaluator:
     return ev
 
 
+class CountingVerifier:
+    """An impure verifier (as one asking a model would be): confirms every item and counts what it was asked."""
+
+    kind, failures = "counting", 0
+
+    def __init__(self, pure: bool) -> None:
+        self.pure, self.asked = pure, []
+
+    def confirm(self, items):
+        self.asked += [item.input for item in items]
+        return [True] * len(items)
+
+
+@pytest.mark.parametrize("pure", [True, False])
+def test_a_pure_verifiers_verdicts_are_remembered_across_steps_others_checked_afresh(pure):
+    task = ArithTask(n_dev=16, n_test=16, seed=0)
+    settings = WriterSettings(template="{n}:{examples}", few_shot=2, items_per_prompt=5, prompts_per_step=1,
+                              max_new_tokens=8, temperature=1.0, top_p=1.0, batch_size=4)
+    verifier = CountingVerifier(pure)
+    writer = Writer(FakeWriterModel([OUTPUTS[3]]), task, settings, verifier=verifier)
+    first = writer.write_each(torch.zeros(1, 1), seed=0, n_prompts=1)
+    again = writer.write_each(torch.zeros(1, 1), seed=1, n_prompts=1)
+    assert first == again and sum(item.valid for item in first[0]) == 5  # the same items either way
+    assert verifier.asked == ["12+30", "7*8", "99-9", "4*5+6", "10+10"] * (1 if pure else 2)
+
+
 def test_empty_and_unparseable_generations_are_invalid_and_never_rewarded():
     ev = evaluator()
     result = ev.evaluate(torch.arange(4.0)[:, None], seed=3)

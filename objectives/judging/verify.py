@@ -50,6 +50,9 @@ _OWN_ANSWER = re.compile(r"^\s*answer\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE
 
 
 class Verifier(Protocol):
+    """``pure`` (optional, False when absent): the verdict is a function of the item alone (no model, no
+    endpoint), so the writer may remember an item's verdict across steps (generators/writer.py)."""
+
     kind: str
     failures: int  # checks that got no usable reply (the item counts as unconfirmed)
 
@@ -75,7 +78,7 @@ def unchecked_note(task_name: str) -> str:
 
 
 class NoVerifier:
-    kind, failures = "none", 0
+    kind, failures, pure = "none", 0, True
 
     def confirm(self, items: Sequence[Item]) -> list[bool]:
         return [True] * len(items)
@@ -84,7 +87,7 @@ class NoVerifier:
 class ExactVerifier:
     """Recompute the arith answer of every item."""
 
-    kind, failures = "exact", 0
+    kind, failures, pure = "exact", 0, True
 
     def __init__(self, exact_answers: bool = True) -> None:
         if not exact_answers:
