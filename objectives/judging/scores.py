@@ -92,8 +92,13 @@ def stack(scores: Sequence[Scores]) -> tuple[torch.Tensor, torch.Tensor, torch.T
 
 def format_valid(items: Sequence[Item]) -> torch.Tensor:
     """[N] bool: the item parsed, whatever the verifier said of its answer (or the contamination screen of it)."""
-    return torch.tensor([item.valid or item.verified is False or item.overlap is not None for item in items],
-                        dtype=torch.bool)
+    return format_valid_sets([items])[0]
+
+
+def format_valid_sets(item_sets: Sequence[Sequence[Item]]) -> torch.Tensor:
+    """[P, N] bool: `format_valid` of P item sets of one length, as one tensor."""
+    flags = [[item.valid or item.verified is False or item.overlap is not None for item in items] for items in item_sets]
+    return torch.tensor(flags, dtype=torch.bool)
 
 
 def defeat_all(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

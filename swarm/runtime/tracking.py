@@ -70,8 +70,8 @@ def _scalars(row: Mapping[str, Any]) -> dict[str, float]:
             finite = [v for v in value if isinstance(v, (int, float)) and math.isfinite(v)]
             if finite:
                 out[f"{name}_mean"] = sum(finite) / len(finite)
-            for i, v in enumerate(value):
-                out[f"particle/{i}/{name.split('/', 1)[1]}"] = v
+            short = name.split("/", 1)[1]
+            out.update((f"particle/{i}/{short}", v) for i, v in enumerate(value))
         elif isinstance(value, (int, float)):
             out[name] = value
     return out

@@ -19,7 +19,7 @@ from objectives import metrics
 from objectives.contamination import rate
 from objectives.endpoints import Counts, Usage, merge, since
 from objectives.judging.judges import Judge
-from objectives.judging.scores import Scores, defeat_all, format_valid, score_sets, stack
+from objectives.judging.scores import Scores, defeat_all, format_valid_sets, score_sets, stack
 from objectives.realism import Realism
 from objectives.tasks.item import Item
 from swarm.runtime.dist import Dist
@@ -226,7 +226,7 @@ class Evaluator:
         )
         components, utility = self.objective(inputs, valid_fraction)
         missing = sum(r.scores.missing for r in results)
-        valid_format = torch.stack([format_valid(r.items) for r in results]).float().mean(dim=1)
+        valid_format = format_valid_sets([r.items for r in results]).float().mean(dim=1)
         ev = Evaluation(results, components, utility, valid_fraction, missing, int(mask.sum()), valid_format, defeat_all(S, mask))
         screen = self.writer.contamination
         if screen is not None:
