@@ -20,7 +20,9 @@ from objectives.tasks.item import Item, Task
 
 __all__ = ["Prompt", "Writer", "WriterSettings"]
 
-_MEMO_SIZE = 100_000  # item texts remembered across steps before the memo starts over
+# Item texts remembered across steps before the memo starts over: an item of a long real generation holds a few KB,
+# and the zoo writes ~60 distinct items a step.
+_MEMO_SIZE = 10_000
 
 Progress = Callable[[int], None]
 """progress(n): n more items done (a phase's progress line counts them)."""
