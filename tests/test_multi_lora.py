@@ -252,6 +252,11 @@ def test_inside_a_block_peft_s_own_path_is_off_and_only_the_bank_applies(zoo_mod
         assert torch.allclose(logits(), expert, atol=1e-5)  # the bank's adapter alone, through the hooks
     with gen._multi.active(torch.zeros(1, gen.dim)):  # a bank of the same size reuses the layout, not the adapters
         assert torch.equal(logits(), base)
+    with gen._multi.active(torch.stack([torch.zeros(gen.dim), gen.expert_vectors[0]])), torch.no_grad():  # a bigger bank
+        both = gen.model(input_ids=ids.repeat(2, 1)).logits
+    assert torch.equal(both[0], base[0]) and torch.allclose(both[1], expert[0], atol=1e-5)
+    with gen._multi.active(gen.expert_vectors[:1]):  # a smaller one again: rows of the bigger one's buffer
+        assert torch.allclose(logits(), expert, atol=1e-5)
     assert torch.equal(logits(), expert)
 
 

@@ -63,7 +63,8 @@ class MultiLora:
         device = next(peft_model.parameters()).device
         self._gather = torch.cat(blocks).to(device) if blocks else torch.zeros(0, dtype=torch.long, device=device)
         self._sizes = [a * b for a, b in self._shapes]
-        self._layouts: dict[tuple[int, torch.dtype], tuple[torch.Tensor, dict]] = {}
+        self._laid_out: torch.Tensor | None = None  # `active`'s gather buffer, sized for the largest bank so far
+        self._layouts: dict[int, dict[LoraLinear, tuple[torch.Tensor, torch.Tensor, float]]] = {}  # views of it by bank size
         for module in slots:
             module.register_forward_hook(self._hook(module))
 
@@ -138,15 +139,18 @@ class MultiLora:
             self._weights = {}
 
     def _layout(self, g: int, dtype: torch.dtype) -> tuple[torch.Tensor, dict[LoraLinear, tuple[torch.Tensor, torch.Tensor, float]]]:
-        """The buffer a bank of ``g`` adapters is gathered into and each layer's (A^T, B^T, scaling) views of it,
-        made once per bank size: `active` then only gathers, with no per-layer views to make."""
-        key = (g, dtype)
-        if key not in self._layouts:
-            laid_out = torch.empty(g, len(self._gather), dtype=dtype, device=self._gather.device)
-            parts = [part.unflatten(1, shape) for part, shape in zip(laid_out.split(self._sizes, dim=1), self._shapes)]
-            weights = {module: (a_t, b_t, s.scaling) for (module, s), a_t, b_t in zip(self.slots.items(), parts[0::2], parts[1::2])}
-            self._layouts[key] = (laid_out, weights)
-        return self._layouts[key]
+        """The rows a bank of ``g`` adapters is gathered into and each layer's (A^T, B^T, scaling) views of them,
+        made once per bank size: `active` then only gathers. One buffer, as big as the largest bank so far,
+        serves every size (what one gather of that bank would hold at once)."""
+        buffer = self._laid_out
+        if buffer is None or buffer.dtype != dtype or len(buffer) < g:
+            buffer = self._laid_out = torch.empty(g, len(self._gather), dtype=dtype, device=self._gather.device)
+            self._layouts = {}  # views of the old buffer
+        if g not in self._layouts:
+            parts = [part.unflatten(1, shape) for part, shape in zip(buffer[:g].split(self._sizes, dim=1), self._shapes)]
+            self._layouts[g] = {module: (a_t, b_t, s.scaling)
+                                for (module, s), a_t, b_t in zip(self.slots.items(), parts[0::2], parts[1::2])}
+        return buffer[:g], self._layouts[g]
 
     def keep(self, kept: torch.Tensor) -> None:
         """Inside `active`: only adapters ``kept`` (indices into the current bank, in order) still have rows.
