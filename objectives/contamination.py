@@ -15,6 +15,7 @@ Pure functions of texts and token sets; the one stateful object holds the built 
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +26,7 @@ from objectives.tasks.item import Item, Task
 from objectives.tasks.json_task import read_query_file
 
 Gram = tuple[str, ...]
-_MEMO_SIZE = 100_000  # distinct texts remembered before the memo starts over
+_MEMO_SIZE = 100_000  # distinct texts whose overlap is remembered
 
 
 def ngrams(tokens: Sequence[str], n: int) -> list[Gram]:
@@ -68,7 +69,9 @@ class Contamination:
         token_lists = [tokenize(t) for texts in references.values() for t in texts]
         self.exact = {tuple(t) for t in token_lists}
         self.grams = {g for t in token_lists for g in ngrams(t, n)}
-        self._memo: dict[str, float] = {}
+        # a text's overlap is measured once a run (the references never change; a search's steps write many of the
+        # same items), the least recently asked forgotten first
+        self._overlap = functools.lru_cache(maxsize=_MEMO_SIZE)(self._measure)
 
     @classmethod
     def of_task(cls, task: Task, files: Sequence[str] = (), **options: Any) -> "Contamination":
@@ -82,15 +85,11 @@ class Contamination:
         return cls(refs, **options)
 
     def overlaps(self, texts: Sequence[str]) -> list[float]:
-        """Each text's `overlap`; a text's overlap is computed once per run (a bounded memo: the references never
-        change, and a search's steps write many of the same items)."""
-        if len(self._memo) > _MEMO_SIZE:
-            self._memo.clear()
-        memo = self._memo
-        for text in texts:
-            if text not in memo:
-                memo[text] = overlap(tokens(text), self.grams, self.exact, self.n)
-        return [memo[text] for text in texts]
+        """Each text's `overlap` with the references."""
+        return [self._overlap(text) for text in texts]
+
+    def _measure(self, text: str) -> float:
+        return overlap(tokens(text), self.grams, self.exact, self.n)
 
     def screen(self, items: Sequence[Item]) -> list[Item]:
         """``items`` with each valid one's ``overlap``; with ``drop``, those at or over the threshold invalid."""

@@ -38,14 +38,16 @@ _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|[-+*/×÷=^%<>()]")
 
 def tokenize(text: str | None) -> list[str]:
     """Lowercased numbers, words and operator symbols of a text; [] for None / empty."""
-    return list(tokens(text))
+    if not text:
+        return []
+    return _TOKEN.findall(str(text).lower())
 
 
 @functools.lru_cache(maxsize=4096)
 def tokens(text: str | None) -> tuple[str, ...]:
     """`tokenize`'s tokens as a tuple, remembered for recent texts: realism and the contamination screen
-    (objectives/contamination.py) read the same new items every step."""
-    return tuple(_TOKEN.findall(str(text).lower())) if text else ()
+    (objectives/contamination.py) read the same new items every step (corpora built once use `tokenize`)."""
+    return tuple(tokenize(text))
 
 
 _MEMO_SIZE = 100_000  # distinct texts remembered before the memo starts over

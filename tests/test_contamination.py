@@ -89,5 +89,6 @@ def test_overlaps_are_remembered_per_text_and_equal_the_function():
     texts = ["what is the capital of spain", "47 + 38", "what is the capital of spain", "", "france"]
     want = [overlap(tokenize(t), screen.grams, screen.exact, 3) for t in texts]
     assert screen.overlaps(texts) == want == [3 / 4, 1.0, 3 / 4, 0.0, 0.0]
-    assert set(screen._memo) == set(texts)
+    assert screen._overlap.cache_info().misses == len(set(texts)) == 4  # each distinct text measured once
     assert screen.overlaps(list(reversed(texts))) == list(reversed(want))
+    assert screen._overlap.cache_info().misses == 4  # and not again
