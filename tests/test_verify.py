@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from objectives.judging.scores import defeat_all, format_valid
+from objectives.judging.scores import defeat_all, format_valid_sets
 from objectives.judging.verify import ExactVerifier, ModelVerifier, NoVerifier, OpenAIVerifier, auto_verifier, token_f1, verify
 from objectives.tasks.item import Item
 from tests.cli import FAST, SMALL, dswarm, read_jsonl
@@ -20,7 +20,7 @@ def test_exact_verifier_rejects_a_wrong_arith_answer():
     out = verify(items, ExactVerifier())
     assert [it.valid for it in out] == [True, False, False]
     assert [it.verified for it in out] == [True, False, None]  # the invalid item is never checked
-    assert format_valid(out).tolist() == [True, True, False]
+    assert format_valid_sets([out]).tolist() == [[True, True, False]]
     assert out[1].to_json() == {"input": "7*6", "output": "43", "valid": False, "verified": False}
 
 

@@ -90,13 +90,9 @@ def stack(scores: Sequence[Scores]) -> tuple[torch.Tensor, torch.Tensor, torch.T
     return S, torch.isfinite(S), torch.stack([s.valid for s in scores])
 
 
-def format_valid(items: Sequence[Item]) -> torch.Tensor:
-    """[N] bool: the item parsed, whatever the verifier said of its answer (or the contamination screen of it)."""
-    return format_valid_sets([items])[0]
-
-
 def format_valid_sets(item_sets: Sequence[Sequence[Item]]) -> torch.Tensor:
-    """[P, N] bool: `format_valid` of P item sets of one length, as one tensor."""
+    """[P, N] bool, for P item sets of one length: the item parsed, whatever the verifier said of its answer (or
+    the contamination screen of it)."""
     flags = [[item.valid or item.verified is False or item.overlap is not None for item in items] for items in item_sets]
     return torch.tensor(flags, dtype=torch.bool)
 
