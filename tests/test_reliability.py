@@ -372,7 +372,7 @@ def evaluator(judge=None, outputs=OUTPUTS) -> Evaluator:
 
 
 class CountingVerifier:
-    """An impure verifier (as one asking a model would be): confirms every item and counts what it was asked."""
+    """A verifier that says whether it is pure, confirms every item and counts what it was asked."""
 
     kind, failures = "counting", 0
 
