@@ -199,7 +199,8 @@ class OrderedWriter:
     overlaps the next step's generation. One thread, first in first out: a
     step's checkpoint never lands before that step's data file, so a kill at
     any moment leaves the last complete checkpoint and what it needs.
-    Callers hand over finished bytes, never live tensors. A failed write is
+    Callers hand over finished data (bytes, checkpoint snapshots, plain values),
+    never live tensors. A failed write is
     raised by the next ``submit`` or by ``flush``.
 
     A step's earlier writes are ``defer``-ed: they start with its last one
