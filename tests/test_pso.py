@@ -30,8 +30,9 @@ def test_bad_positions_and_a_step_before_tell_are_errors():
     """The settings' rules are the schema's (tests/test_config.py); the PSO checks what it is given to move."""
     with pytest.raises(ValueError, match="n >= 2"):
         make(x0=torch.zeros(1, 3))
-    with pytest.raises(ValueError, match="NaN"):
-        make(x0=torch.tensor([[0.0], [math.nan]]))
+    for bad in (math.nan, math.inf, -math.inf):  # the check reads x0's min and max: each must catch its own
+        with pytest.raises(ValueError, match="NaN or inf"):
+            make(x0=torch.tensor([[0.0, 1.0], [bad, 2.0], [3.0, 4.0]]))
     with pytest.raises(RuntimeError, match="tell"):
         make().step()
 

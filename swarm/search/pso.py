@@ -68,7 +68,8 @@ class PSO:
         """The settings are taken as checked (the `pso` schema's rules); only ``x0`` is checked here."""
         if x0.dim() != 2 or x0.shape[0] < 2 or x0.shape[1] < 1:
             raise ValueError(f"pso: x0 must have shape [n >= 2, d >= 1], got {list(x0.shape)}")
-        if not torch.isfinite(x0).all():
+        lo, hi = torch.aminmax(x0)  # one pass, no copy (NaN propagates); isfinite(x0) made four passes and copies
+        if not (math.isfinite(lo) and math.isfinite(hi)):
             raise ValueError("pso: x0 contains NaN or inf")
 
         self.inertia, self.cognitive, self.social, self.repel = inertia, cognitive, social, repel
@@ -87,7 +88,7 @@ class PSO:
         self._g_worst = torch.zeros(d, **f32)
         # Reference initial velocity: towards a uniformly random other particle.
         other = (torch.arange(n, device=dev) + torch.randint(1, n, (n,), generator=self._gen, device=dev)) % n
-        self._v = self._x[other] - self._x
+        self._v = self._x.index_select(0, other) - self._x
 
         self._p_util = torch.full((n,), -math.inf, dtype=torch.float64, device=dev)
         self._p_count = torch.zeros(n, dtype=torch.int64, device=dev)  # measurements averaged into p_util
