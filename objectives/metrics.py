@@ -36,12 +36,18 @@ from torch import Tensor
 from objectives import registry
 
 
+def _finite(x: Tensor) -> Tensor:
+    """``torch.isfinite(x)`` of a float tensor in two tensor ops, not four: x - x is 0 where x is finite and NaN
+    where it is NaN or infinite (an objective is ~100 ops on a few numbers; each op's dispatch is its cost)."""
+    return (x - x) == 0
+
+
 def _clean(S: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     """Scores with missing entries zeroed, and the mask of usable entries."""
     if S.dim() != 3 or mask.shape != S.shape:
         raise ValueError(f"scores must be [P, T, N] with a mask of the same shape, got {tuple(S.shape)} and {tuple(mask.shape)}")
     S = S if S.is_floating_point() else S.float()
-    m = mask.bool() & torch.isfinite(S)
+    m = mask.bool() & _finite(S)
     return torch.where(m, S.clamp(0.0, 1.0), 0.0), m
 
 
@@ -64,7 +70,7 @@ def _difficulty(means: Tensor) -> Tensor:
     if means.shape[-1] == 0:
         return means.new_zeros(means.shape[:-1])
     best = torch.nan_to_num(means, nan=-math.inf).amax(-1)
-    return torch.where(torch.isfinite(best), 1.0 - best, 0.0)
+    return torch.where(_finite(best), 1.0 - best, 0.0)
 
 
 def separation(S: Tensor, mask: Tensor) -> Tensor:
@@ -79,7 +85,7 @@ def separation(S: Tensor, mask: Tensor) -> Tensor:
 def _separation(means: Tensor) -> Tensor:
     if means.shape[-1] == 0:
         return means.new_zeros(means.shape[:-1])
-    present = torch.isfinite(means)  # not NaN: taker means are in [0, 1] or NaN
+    present = _finite(means)  # not NaN: taker means are in [0, 1] or NaN
     k = present.sum(-1)
     hi = torch.where(present, means, -math.inf).amax(-1)
     lo = torch.where(present, means, math.inf).amin(-1)
@@ -104,7 +110,7 @@ def _novelty(means: Tensor, orig_means: Tensor, eps: float) -> Tensor:
     orig = torch.as_tensor(orig_means, dtype=means.dtype, device=means.device)
     if orig.shape != means.shape[-1:]:
         raise ValueError(f"orig_means must be [T]={means.shape[-1]}, got {tuple(orig.shape)}")
-    present = torch.isfinite(means) & torch.isfinite(orig)  # taker means are in [0, 1] or NaN
+    present = _finite(means) & _finite(orig)  # taker means are in [0, 1] or NaN
     gen = torch.where(present, torch.nan_to_num(means).clamp(0, 1) + eps, 0.0)
     ref = torch.where(present, torch.nan_to_num(orig, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1) + eps, 0.0)
     p_gen = gen / gen.sum(-1, keepdim=True).clamp(min=eps)
@@ -154,7 +160,7 @@ def realism(R: Tensor, valid: Tensor) -> Tensor:
     if R.dim() != 2 or valid.shape != R.shape:
         raise ValueError(f"realism needs R [P, N] and valid [P, N], got {tuple(R.shape)} and {tuple(valid.shape)}")
     R = R if R.is_floating_point() else R.float()
-    v = valid.bool() & torch.isfinite(R)
+    v = valid.bool() & _finite(R)
     total = torch.where(v, R.clamp(0, 1), 0.0).sum(-1)
     return total / v.sum(-1).clamp(min=1)
 
@@ -256,7 +262,7 @@ def _utility(components: Mapping[str, Tensor], weights: Mapping[str, float], val
         if name not in components:
             raise ValueError(f"objective.weights.{name}: weight {w} but the component was not computed")
         c = components[name].to(total)
-        if not torch.isfinite(c).all():
+        if not _finite(c).all():
             raise ValueError(f"objective component {name} is not finite: {c.tolist()}")
         total = total + w * c
     return total * frac
