@@ -10,9 +10,10 @@ their prompts: `LoraModel._encode`) and the judge's `score`. Everything else
 inside the search loop is the swarm's own bookkeeping: adapter swaps, item
 parsing, realism (BM25), objectives, PSO, metrics and the hand-off to W&B's process, data files,
 the checkpoint, progress bars. Target: <= 2 % of a step. The share without
-counting tokenizing as generation is printed too. The step's data file and
-checkpoint are written on a background thread while the next step generates
-(the step itself copies the checkpoint's tensors: "checkpoint" above);
+counting tokenizing as generation is printed too. The step's data file,
+metrics line, W&B hand-off and checkpoint are written on a background thread
+while the next step generates (the step itself builds their contents and
+copies the checkpoint's tensors: "record" and "checkpoint" above);
 that thread's time is printed apart (it overlaps the step, so it is not part
 of the share, but it is not hidden either).
 
@@ -112,18 +113,18 @@ def _child(out: Path, overrides: list[str], search_only: bool) -> None:
         def score(self, items, answers):
             return timed("judge", self.inner.score)(items, answers)
 
-    submit = OrderedWriter.submit
-
-    def timed_submit(self, fn, *args):
+    def in_background(fn):
         def job(*a):
             t = time.perf_counter()
             try:
                 return fn(*a)
             finally:
                 background[0] += time.perf_counter() - t
-        return submit(self, job, *args)
+        return job
 
-    OrderedWriter.submit = timed_submit
+    for name in ("submit", "defer"):  # the checkpoint, and the step's files, metrics line and W&B hand-off
+        queue = getattr(OrderedWriter, name)
+        setattr(OrderedWriter, name, lambda self, fn, *args, queue=queue: queue(self, in_background(fn), *args))
 
     build_judge = build_mod.build_judge
     build_mod.build_judge = lambda *a, **k: TimedJudge(build_judge(*a, **k))
