@@ -37,6 +37,7 @@ The last line is `overhead: X.Y%` (this checkout's median over --reps).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -74,6 +75,7 @@ def _child(out: Path, overrides: list[str], search_only: bool) -> None:
     active = [False]  # inside the search loop
 
     def timed(name, fn):
+        @functools.wraps(fn)  # the model's forward keeps its signature: decoding reads it (logits_to_keep)
         def wrapper(*args, **kwargs):
             if not active[0]:
                 return fn(*args, **kwargs)
