@@ -15,7 +15,11 @@ metrics line, W&B hand-off and checkpoint are written on a background thread
 while the next step generates (the step itself builds their contents and
 copies the checkpoint's tensors: "record" and "checkpoint" above);
 that thread's time is printed apart (it overlaps the step, so it is not part
-of the share, but it is not hidden either).
+of the share, but it is not hidden either). So is what it costs the step:
+the writer's Python (and W&B's feeder thread's) holds the GIL the decode loop
+needs between its ops, and the main thread waits inside `generate`; that
+wait (wall minus the main thread's CPU time, which also counts the core being
+given to another process) is printed, not moved out of `generate`.
 
 --threads sets OMP_NUM_THREADS for the run (0: torch's default, one per
 core). The default, 1, is the fastest setting for the zoo's small model on a
@@ -72,6 +76,7 @@ def _child(out: Path, overrides: list[str], search_only: bool) -> None:
 
     totals: dict[str, float] = defaultdict(float)
     background = [0.0]  # seconds the writer thread spent writing
+    waiting = [0.0]  # seconds the main thread spent inside generate without running (wall - its CPU time)
     active = [False]  # inside the search loop
 
     def timed(name, fn):
@@ -79,11 +84,14 @@ def _child(out: Path, overrides: list[str], search_only: bool) -> None:
         def wrapper(*args, **kwargs):
             if not active[0]:
                 return fn(*args, **kwargs)
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.thread_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                totals[name] += time.perf_counter() - t
+                wall = time.perf_counter() - t
+                totals[name] += wall
+                if name == "generate":
+                    waiting[0] += wall - (time.thread_time() - cpu)
         return wrapper
 
     for cls, attr, name in [
@@ -156,7 +164,7 @@ def _child(out: Path, overrides: list[str], search_only: bool) -> None:
     try:
         cli.main()
     finally:
-        out.write_text(json.dumps({"totals": totals, "steps": steps[0], "background": background[0]}))
+        out.write_text(json.dumps({"totals": totals, "steps": steps[0], "background": background[0], "waiting": waiting[0]}))
 
 
 # ----------------------------------------------------------------------------- parent
@@ -214,6 +222,9 @@ def report(label: str, run: dict, search_only: bool) -> tuple[float, float]:
     print(f"  {'other (prompts, parsing, gather, ...)':36s} {other:8.2f} {100 * other / total:6.2f}%")
     print(f"  {'(writer thread, overlapping the step)':36s} {run['background']:8.2f} "
           f"({1e3 * run['background'] / max(steps, 1):.1f} ms a step, not in the share)")
+    print(f"  {'(generate: the main thread waiting)':36s} {run['waiting']:8.2f} "
+          f"({1e3 * run['waiting'] / max(steps, 1):.1f} ms a step of generate's wall time off the CPU: the GIL "
+          f"held by the writer's or W&B's thread, or the core lent to another process)")
     overhead = 100 * (total - model - t.get("judge", 0.0)) / total
     strict = overhead + 100 * t.get("tokenize prompts", 0.0) / total
     per_step_ms = 1e3 * total * overhead / 100 / max(steps, 1)  # the share moves with generate's speed; this does not
