@@ -73,6 +73,9 @@ class Realism:
         self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
         self._bm25.index(docs, show_progress=False)
         self._vocab = self._bm25.vocab_dict
+        self._idf_by_id = np.full(len(self._vocab), self._idf_unseen)  # bm25s numbers its tokens 0..V-1
+        for tok, i in self._vocab.items():
+            self._idf_by_id[i] = self._idf.get(tok, self._idf_unseen)
         self._memo: dict[str | None, float] = {}
 
     def __repr__(self) -> str:
@@ -89,31 +92,45 @@ class Realism:
         idf, unseen = self._idf, self._idf_unseen
         return sum(idf.get(t, unseen) * c / (c + norm) for t, c in tf.items())
 
+    def _distinct_tokens(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every (text, distinct token) pair of ``texts``: its text's index, the token's id and its count, text
+        by text and each text's tokens in order of first use; and each text's number of tokens. A token the
+        corpus never saw gets an id past the vocabulary's (one for each such token of the batch)."""
+        vocab = self._vocab
+        toks = [tokens(text) for text in texts]
+        unseen: dict[str, int] = {}
+        ids = np.fromiter((vocab[t] if t in vocab else unseen.setdefault(t, len(vocab) + len(unseen))
+                           for row in toks for t in row), dtype=np.int64)
+        n_tokens = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
+        width = len(vocab) + len(unseen)
+        keys = np.repeat(np.arange(len(texts)), n_tokens) * width + ids
+        pairs, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        order = np.argsort(first)
+        return pairs[order] // width, pairs[order] % width, counts[order], n_tokens
+
     def similarities(self, texts: Sequence[str | None]) -> np.ndarray:
         """Normalized similarity of each text to every corpus entry, in [0, 1], ``[len(texts), n_docs]``.
 
         One ``bincount`` over the concatenated postings of every text's tokens
         (cell = text x document); each cell sums only its own text's postings,
         in token order, so a text's row does not depend on the batch it is in.
+        The texts' `self_score`s are one ``bincount`` too: the same terms, added
+        in the same order (the result is the same to the bit).
         """
+        rows, ids, counts, n_tokens = self._distinct_tokens(texts)
+        known = ids < len(self._vocab)
+        idf = np.where(known, self._idf_by_id[np.where(known, ids, 0)], self._idf_unseen)
+        norm = self.k1 * (1 - self.b + self.b * n_tokens / self.avg_len)
+        self_scores = np.bincount(rows, weights=idf * counts / (counts + norm[rows]), minlength=len(texts))
+        rows, ids = rows[known], ids[known]
+        norms = np.where(np.bincount(rows, minlength=len(texts)) > 0, self_scores, 1.0)  # no known token: a row of 0
         index = self._bm25.scores
-        rows, ids, norms = [], [], np.ones(len(texts))
-        for r, text in enumerate(texts):
-            toks = tokens(text)
-            known = [self._vocab[t] for t in dict.fromkeys(toks) if t in self._vocab]
-            if known:
-                norms[r] = self.self_score(toks)
-                rows += [r] * len(known)
-                ids += known
-        cells = np.zeros(len(texts) * self.n_docs)
-        if ids:
-            ids = np.asarray(ids)
-            starts, ends = index["indptr"][ids], index["indptr"][ids + 1]
-            lengths = ends - starts
-            # the postings of every (text, token) pair, concatenated in order: span j is starts[j] + 0..lengths[j]-1
-            at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
-            owner = np.repeat(np.asarray(rows), lengths)
-            cells = np.bincount(owner * self.n_docs + index["indices"][at], weights=index["data"][at], minlength=cells.size)
+        starts, ends = index["indptr"][ids], index["indptr"][ids + 1]
+        lengths = ends - starts
+        # the postings of every (text, token) pair, concatenated in order: span j is starts[j] + 0..lengths[j]-1
+        at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
+        cells = np.bincount(np.repeat(rows, lengths) * self.n_docs + index["indices"][at], weights=index["data"][at],
+                            minlength=len(texts) * self.n_docs)
         raw = cells.reshape(len(texts), self.n_docs)
         return np.clip(raw / norms[:, None], 0.0, 1.0).astype(np.float32)
 
