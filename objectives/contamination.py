@@ -69,9 +69,9 @@ class Contamination:
         token_lists = [tokenize(t) for texts in references.values() for t in texts]
         self.exact = {tuple(t) for t in token_lists}
         self.grams = {g for t in token_lists for g in ngrams(t, n)}
-        # a text's overlap is measured once a run (the references never change; a search's steps write many of the
-        # same items), the least recently asked forgotten first
-        self._overlap = functools.lru_cache(maxsize=_MEMO_SIZE)(self._measure)
+        # overlap_of(text): a text's `overlap` with the references, measured once a run (the references never
+        # change; a search's steps write many of the same items), the least recently asked forgotten first
+        self.overlap_of = functools.lru_cache(maxsize=_MEMO_SIZE)(self._measure)
 
     @classmethod
     def of_task(cls, task: Task, files: Sequence[str] = (), **options: Any) -> "Contamination":
@@ -86,7 +86,11 @@ class Contamination:
 
     def overlaps(self, texts: Sequence[str]) -> list[float]:
         """Each text's `overlap` with the references."""
-        return [self._overlap(text) for text in texts]
+        return [self.overlap_of(text) for text in texts]
+
+    def keeps(self, overlap: float) -> bool:
+        """Whether an item of this overlap stays valid: always, unless ``drop`` and it is at or over the threshold."""
+        return not (self.drop and overlap >= self.threshold)
 
     def _measure(self, text: str) -> float:
         return overlap(tokens(text), self.grams, self.exact, self.n)
@@ -96,7 +100,7 @@ class Contamination:
         out = list(items)
         checked = [i for i, item in enumerate(items) if item.valid]
         for i, value in zip(checked, self.overlaps([items[i].input for i in checked])):
-            out[i] = replace(items[i], overlap=value, valid=not (self.drop and value >= self.threshold))
+            out[i] = replace(items[i], overlap=value, valid=self.keeps(value))
         return out
 
     def report(self, items: Sequence[Item]) -> dict[str, Any]:

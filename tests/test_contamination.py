@@ -3,7 +3,9 @@ import json
 
 import pytest
 
+from generators.writer import Writer, WriterSettings
 from objectives.contamination import Contamination, ngrams, overlap, rate, reference_texts
+from objectives.judging.verify import ExactVerifier, NoVerifier, verify
 from objectives.realism import tokenize
 from objectives.tasks.arith import ArithTask
 from objectives.tasks.item import Item
@@ -43,6 +45,29 @@ def test_screen_marks_valid_items_and_drops_them_only_when_asked():
     assert report == {"rate": 0.5, "contaminated": 1, "checked": 2, "mean_overlap": 0.5, "n": 8, "threshold": 0.7,
                       "dropped": False, "references": {"dev": 1, "test": 2}}
     assert keep[0].to_json()["overlap"] == 1.0 and "overlap" not in items[0].to_json()
+
+
+class _RejectsNines:
+    """A verifier that rejects every item with a 9 in it: some parsed items are confirmed, some not."""
+
+    kind, failures, pure = "nines", 0, True
+
+    def confirm(self, items):
+        return ["9" not in item.input for item in items]
+
+
+@pytest.mark.parametrize("drop", [False, True])
+@pytest.mark.parametrize("verifier", [NoVerifier(), ExactVerifier(), _RejectsNines()], ids=["none", "exact", "rejects"])
+def test_the_writer_checks_an_item_as_verify_then_the_screen_would(verifier, drop):
+    """The writer sets the verdict and the overlap in one copy of each item: the items `verify` then `screen` give."""
+    task = ArithTask(n_dev=20, n_test=20, seed=0)
+    screen = Contamination.of_task(task, threshold=0.7, drop=drop)
+    texts = [task.dev[0].input, task.dev[1].input.replace("+", " + "), "19+3", "12+7", "not an item", "", task.test[2].input]
+    settings = WriterSettings("{examples}", 1, 1, 1, 8, 0.0, 1.0, 1)
+    written = Writer(None, task, settings, verifier, screen)._items(texts)
+    want = screen.screen(verify([task.parse_item(t) for t in texts], verifier))
+    assert [written[t] for t in texts] == want
+    assert {it.overlap for it in want} >= {1.0, 0.0, None} and any(it.verified is False for it in want) == (verifier.kind == "nines")
 
 
 def test_reference_files_task_format_lists_and_text(tmp_path):
@@ -89,6 +114,6 @@ def test_overlaps_are_remembered_per_text_and_equal_the_function():
     texts = ["what is the capital of spain", "47 + 38", "what is the capital of spain", "", "france"]
     want = [overlap(tokenize(t), screen.grams, screen.exact, 3) for t in texts]
     assert screen.overlaps(texts) == want == [3 / 4, 1.0, 3 / 4, 0.0, 0.0]
-    assert screen._overlap.cache_info().misses == len(set(texts)) == 4  # each distinct text measured once
+    assert screen.overlap_of.cache_info().misses == len(set(texts)) == 4  # each distinct text measured once
     assert screen.overlaps(list(reversed(texts))) == list(reversed(want))
-    assert screen._overlap.cache_info().misses == 4  # and not again
+    assert screen.overlap_of.cache_info().misses == 4  # and not again

@@ -60,16 +60,21 @@ class Verifier(Protocol):
         """Whether each item's reference answer is confirmed."""
 
 
+def verdicts(items: Sequence[Item], verifier: Verifier) -> list[bool | None]:
+    """The verifier's verdict on each format-valid item; None where nothing is checked (an invalid item, or
+    ``verifier=none``). All the items are confirmed in one call."""
+    out: list[bool | None] = [None] * len(items)
+    if verifier.kind == "none":
+        return out
+    checked = [i for i, item in enumerate(items) if item.valid]
+    for i, ok in zip(checked, verifier.confirm([items[i] for i in checked]) if checked else []):
+        out[i] = bool(ok)
+    return out
+
+
 def verify(items: Sequence[Item], verifier: Verifier) -> list[Item]:
     """``items`` with ``valid`` = format valid and confirmed; ``verified`` holds each checked verdict."""
-    if verifier.kind == "none":
-        return list(items)
-    checked = [i for i, item in enumerate(items) if item.valid]
-    verdicts = verifier.confirm([items[i] for i in checked]) if checked else []
-    out = list(items)
-    for i, ok in zip(checked, verdicts):
-        out[i] = replace(items[i], valid=bool(ok), verified=bool(ok))
-    return out
+    return [item if ok is None else replace(item, valid=ok, verified=ok) for item, ok in zip(items, verdicts(items, verifier))]
 
 
 def unchecked_note(task_name: str) -> str:
