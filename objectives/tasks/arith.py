@@ -23,6 +23,7 @@ MAX_OPERAND_DIGITS = 4
 
 _PROBLEM = re.compile(r"^\s*(\d+)\s*([-+*])\s*(\d+)\s*(?:([-+*])\s*(\d+)\s*)?$")
 _ANSWER = re.compile(r"^\s*(-?)(\d+)")
+_SPACE = re.compile(r"\s+")
 
 
 def sample_problem(family: str, rng: random.Random) -> str:
@@ -81,7 +82,7 @@ def family_of(problem: str) -> str | None:
 
 def canonical(problem: str) -> str:
     """Whitespace-free form of a problem, used to compare and deduplicate items."""
-    return re.sub(r"\s+", "", problem)
+    return _SPACE.sub("", problem)
 
 
 def format_answer(value: int) -> str:

@@ -88,7 +88,7 @@ class PSO:
         self._g_worst = torch.zeros(d, **f32)
         # Reference initial velocity: towards a uniformly random other particle.
         other = (torch.arange(n, device=dev) + torch.randint(1, n, (n,), generator=self._gen, device=dev)) % n
-        self._v = self._x.index_select(0, other) - self._x
+        self._v = self._x.index_select(0, other).sub_(self._x)
 
         self._p_util = torch.full((n,), -math.inf, dtype=torch.float64, device=dev)
         self._p_count = torch.zeros(n, dtype=torch.int64, device=dev)  # measurements averaged into p_util
