@@ -38,8 +38,8 @@ tree (W&B's process and service included, sampled every 0.1 s) are printed again
 2 GiB target. The zoo is built first, outside the measured process.
 The last line is `overhead: X.Y%` (this checkout's median over --reps, 3 by
 default: on the 2-core VM one run's share moves by about 0.1 point from run to
-run, and by as much again with the host's load over an hour, the same code
-measuring 1.9 % or 2.1 %; compare codes with --baseline, not across hours).
+run, and by as much again from one batch of runs to the next with the host's
+load, the same code measuring 1.99 % or 2.12 %; compare codes with --baseline).
 """
 from __future__ import annotations
 
