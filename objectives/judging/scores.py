@@ -104,5 +104,5 @@ def defeat_all(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     is "wrong" against an answer nobody could give.
     """
     scored = mask.any(dim=1)
-    beaten = (values < 0.5).logical_or(~mask).all(dim=1) & scored  # an unscored taker does not save an item, whatever S holds there
+    beaten = (values < 0.5).logical_or(~mask).all(dim=1) & scored  # an unscored taker saves no item
     return beaten.sum(dim=1) / scored.sum(dim=1).clamp(min=1)
