@@ -107,8 +107,7 @@ class Writer:
     def _checked(self, item: Item, verdict: bool | None) -> Item:
         """``item`` with the verifier's verdict and, if it stays valid, the contamination screen's overlap: what
         `verify` then `Contamination.screen` give, in one copy of the item (two copies cost ~0.1 % of a zoo step)."""
-        changes: dict = {} if verdict is None else {"valid": verdict, "verified": verdict}
-        if self.contamination is not None and changes.get("valid", item.valid):
-            overlap = self.contamination.overlap_of(item.input)
-            changes.update(overlap=overlap, valid=self.contamination.keeps(overlap))
+        changes = {} if verdict is None else {"valid": verdict, "verified": verdict}
+        if self.contamination is not None:
+            return self.contamination.check(item, **changes)
         return replace(item, **changes) if changes else item

@@ -88,20 +88,20 @@ class Contamination:
         """Each text's `overlap` with the references."""
         return [self.overlap_of(text) for text in texts]
 
-    def keeps(self, overlap: float) -> bool:
-        """Whether an item of this overlap stays valid: always, unless ``drop`` and it is at or over the threshold."""
-        return not (self.drop and overlap >= self.threshold)
-
     def _measure(self, text: str) -> float:
         return overlap(tokens(text), self.grams, self.exact, self.n)
 
+    def check(self, item: Item, **changes: Any) -> Item:
+        """``item`` with ``changes`` (a verifier's verdict, say) and, if it is then valid, its ``overlap``; with
+        ``drop``, invalid at or over the threshold. One copy of the item for all of it."""
+        if changes.get("valid", item.valid):
+            value = self.overlap_of(item.input)
+            changes.update(overlap=value, valid=not (self.drop and value >= self.threshold))
+        return replace(item, **changes) if changes else item
+
     def screen(self, items: Sequence[Item]) -> list[Item]:
         """``items`` with each valid one's ``overlap``; with ``drop``, those at or over the threshold invalid."""
-        out = list(items)
-        checked = [i for i, item in enumerate(items) if item.valid]
-        for i, value in zip(checked, self.overlaps([items[i].input for i in checked])):
-            out[i] = replace(items[i], overlap=value, valid=self.keeps(value))
-        return out
+        return [self.check(item) for item in items]
 
     def report(self, items: Sequence[Item]) -> dict[str, Any]:
         """The contamination of one dataset (summary.json, the dataset card)."""
